@@ -1,0 +1,515 @@
+/*
+ * cont.c - what happens when a task completes: the continuation word,
+ * the trampoline for synchronous actions, and continuation tasks
+ * (continue_with, continue_when_all, continue_when_any).
+ *
+ * The continuation word moves only forward: empty -> list of actions ->
+ * CONTS_COMPLETED.  Adding is a lock-free push.  Removing (a waiter that
+ * timed out, a canceled continuation, a when_any loser) sets bit 0 as a
+ * short lock so the list can be unlinked; adders and the completer wait
+ * for that bit to clear.  Completion swaps in CONTS_COMPLETED and so takes
+ * the whole list: user code never runs under a lock.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+
+#include "error_internal.h"
+#include "futex.h"
+#include "task_internal.h"
+
+static inline weft_task *task_of_act(struct weft__action *a)
+{
+	return (weft_task *)((char *)a - offsetof(weft_task, act));
+}
+
+bool weft__task_add_action(weft_task *t, struct weft__action *a)
+{
+	/* acquire: pairs with the release that unlocks or publishes */
+	uintptr_t old = atomic_load_explicit(&t->conts, memory_order_acquire);
+	for (;;) {
+		if (old == CONTS_COMPLETED)
+			return false;
+		if (old & CONTS_LOCKED) {
+			weft__cpu_relax();
+			old = atomic_load_explicit(&t->conts,
+						   memory_order_acquire);
+			continue;
+		}
+		a->next = (struct weft__action *)old;
+		/* release: pairs with the acq_rel exchange in close_actions,
+		 * which then sees A's fields */
+		if (atomic_compare_exchange_weak_explicit(
+			    &t->conts, &old, (uintptr_t)a, memory_order_release,
+			    memory_order_acquire))
+			return true;
+	}
+}
+
+bool weft__task_remove_action(weft_task *t, struct weft__action *a)
+{
+	uintptr_t old = atomic_load_explicit(&t->conts, memory_order_acquire);
+	for (;;) {
+		if (old == CONTS_COMPLETED)
+			return false;
+		if (old & CONTS_LOCKED) {
+			weft__cpu_relax();
+			old = atomic_load_explicit(&t->conts,
+						   memory_order_acquire);
+			continue;
+		}
+		/* acquire: pairs with the adders' release pushes, so the
+		 * list we walk is complete */
+		if (atomic_compare_exchange_weak_explicit(
+			    &t->conts, &old, old | CONTS_LOCKED,
+			    memory_order_acquire, memory_order_acquire))
+			break;
+	}
+	struct weft__action *head = (struct weft__action *)old;
+	bool found = false;
+	for (struct weft__action **pp = &head; *pp; pp = &(*pp)->next) {
+		if (*pp == a) {
+			*pp = a->next;
+			found = true;
+			break;
+		}
+	}
+	/* release: pairs with the acquire loads of adders/completer waiting
+	 * for the lock bit, publishing the unlinked list */
+	atomic_store_explicit(&t->conts, (uintptr_t)head, memory_order_release);
+	return found;
+}
+
+struct weft__action *weft__task_close_actions(weft_task *t)
+{
+	uintptr_t old = atomic_load_explicit(&t->conts, memory_order_relaxed);
+	for (;;) {
+		if (old & CONTS_LOCKED) {
+			weft__cpu_relax();
+			old = atomic_load_explicit(&t->conts,
+						   memory_order_relaxed);
+			continue;
+		}
+		/* acq_rel: acquire pairs with the adders' release pushes;
+		 * release publishes the final state to adders that fail */
+		if (atomic_compare_exchange_weak_explicit(
+			    &t->conts, &old, CONTS_COMPLETED,
+			    memory_order_acq_rel, memory_order_relaxed))
+			break;
+	}
+	/* pushed newest first: reverse into registration order */
+	struct weft__action *in = (struct weft__action *)old, *out = NULL;
+	while (in) {
+		struct weft__action *n = in->next;
+		in->next = out;
+		out = in;
+		in = n;
+	}
+	return out;
+}
+
+void weft__actions_wake_waiters(struct weft__action **list, weft_task *t)
+{
+	struct weft__action **pp = list;
+	while (*pp) {
+		struct weft__action *a = *pp;
+		if (a->kind == ACTION_WAITER) {
+			*pp = a->next; /* read before: A may vanish */
+			a->fn(a, t);
+		} else {
+			pp = &a->next;
+		}
+	}
+}
+
+void weft__actions_run(struct weft__action *list, weft_task *t)
+{
+	/* Continuations that will be queued go first, so they get the
+	 * parallelism before synchronous ones occupy this thread. */
+	struct weft__action **pp = &list;
+	while (*pp) {
+		struct weft__action *a = *pp;
+		if (a->kind == ACTION_ASYNC) {
+			*pp = a->next;
+			a->fn(a, t);
+		} else {
+			pp = &a->next;
+		}
+	}
+	while (list) {
+		struct weft__action *a = list;
+		list = a->next;
+		weft__run_inline_action(a, t);
+	}
+}
+
+void weft__task_run_actions(weft_task *t)
+{
+	struct weft__action *list = weft__task_close_actions(t);
+	if (!list)
+		return;
+	weft__actions_wake_waiters(&list, t);
+	weft__actions_run(list, t);
+}
+
+void weft__run_inline_action(struct weft__action *a, weft_task *done)
+{
+	struct weft__tls *tls = &weft__tls;
+	if (tls->tramp_active) {
+		/* Inside another synchronous action on this thread: run this
+		 * one after it returns, so a chain of a million synchronous
+		 * continuations runs in a loop, not a million frames deep. */
+		a->done = done;
+		a->next = NULL;
+		if (tls->tramp_tail)
+			tls->tramp_tail->next = a;
+		else
+			tls->tramp_head = a;
+		tls->tramp_tail = a;
+		return;
+	}
+	tls->tramp_active = true;
+	a->fn(a, done);
+	while ((a = tls->tramp_head) != NULL) {
+		tls->tramp_head = a->next;
+		if (!tls->tramp_head)
+			tls->tramp_tail = NULL;
+		a->fn(a, a->done);
+	}
+	tls->tramp_active = false;
+}
+
+/* ---- multi-task hooks ---------------------------------------------------- */
+
+int weft__hook_all(weft_task *owner, weft_task *const *tasks, size_t n,
+		   weft__action_fn fn, unsigned kind)
+{
+	struct weft_task_cold *c = weft__task_cold(owner);
+	if (!c)
+		return -ENOMEM;
+	struct weft__multi_hook *h = calloc(n ? n : 1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	c->hooks = h;
+	c->nhooks = n;
+	for (size_t i = 0; i < n; i++) {
+		h[i].act.fn = fn;
+		h[i].act.kind = kind;
+		h[i].owner = owner;
+		h[i].ante = tasks[i];
+	}
+	for (size_t i = 0; i < n; i++) {
+		/* a when_any already decided needs no more hooks */
+		if (atomic_load_explicit(&c->won, memory_order_acquire))
+			break;
+		weft_task_ref(owner); /* the hook's */
+		if (!weft__task_add_action(tasks[i], &h[i].act)) {
+			if (kind == ACTION_INLINE)
+				weft__run_inline_action(&h[i].act, tasks[i]);
+			else
+				fn(&h[i].act, tasks[i]);
+		}
+	}
+	return 0;
+}
+
+void weft__unhook_rest(weft_task *owner)
+{
+	struct weft_task_cold *c =
+		atomic_load_explicit(&owner->cold, memory_order_acquire);
+	for (size_t i = 0; i < c->nhooks; i++)
+		if (weft__task_remove_action(c->hooks[i].ante,
+					     &c->hooks[i].act))
+			weft_task_unref(owner); /* that hook's reference */
+}
+
+/* ---- continuation tasks -------------------------------------------------- */
+
+#define CONT_CREATION                                               \
+	(WEFT_CONT_PREFER_FAIRNESS | WEFT_CONT_LONG_RUNNING |       \
+	 WEFT_CONT_ATTACHED_TO_PARENT | WEFT_CONT_DENY_CHILD_ATTACH | \
+	 WEFT_CONT_HIDE_SCHEDULER |                                  \
+	 WEFT_CONT_RUN_CONTINUATIONS_ASYNCHRONOUSLY)
+#define CONT_NOT_ON                                                     \
+	(WEFT_CONT_NOT_ON_RAN_TO_COMPLETION | WEFT_CONT_NOT_ON_FAULTED | \
+	 WEFT_CONT_NOT_ON_CANCELED)
+#define CONT_ALLOWED                                                   \
+	(CONT_CREATION | WEFT_CONT_LAZY_CANCELLATION | CONT_NOT_ON | \
+	 WEFT_CONT_EXECUTE_SYNCHRONOUSLY)
+
+static int check_cont_flags(unsigned f, bool multi)
+{
+	if (f & ~CONT_ALLOWED)
+		return -EINVAL;
+	if ((f & CONT_NOT_ON) == CONT_NOT_ON)
+		return -EINVAL;
+	if (multi && (f & CONT_NOT_ON))
+		return -EINVAL;
+	if ((f & WEFT_CONT_EXECUTE_SYNCHRONOUSLY) &&
+	    (f & WEFT_CONT_LONG_RUNNING))
+		return -EINVAL;
+	return 0;
+}
+
+void weft__continuation_activate(weft_task *t, weft_task *ante)
+{
+	struct weft_task_cold *c =
+		atomic_load_explicit(&t->cold, memory_order_acquire);
+	uint32_t as = ante ? weft__task_state(ante) : 0;
+	unsigned f = c->cont_flags;
+	bool unmet = ((as & TS_RAN_TO_COMPLETION) &&
+		      (f & WEFT_CONT_NOT_ON_RAN_TO_COMPLETION)) ||
+		     ((as & TS_FAULTED) && (f & WEFT_CONT_NOT_ON_FAULTED)) ||
+		     ((as & TS_CANCELED) && !(as & TS_FAULTED) &&
+		      (f & WEFT_CONT_NOT_ON_CANCELED));
+	if (unmet || weft_cancel_requested(c->token)) {
+		weft__task_cancel_now(t, c->token);
+		return;
+	}
+	uint32_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
+	do {
+		if (st & (TS_RESERVED | TS_COMPLETED | TS_STARTED))
+			return;
+		/* acq_rel: pairs with the token callback's cancel CAS */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&t->state, &st, st | TS_STARTED, memory_order_acq_rel,
+		memory_order_relaxed));
+	bool sync = (st & TS_EXEC_SYNC) &&
+		    !(as & WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY) &&
+		    weft__tls.inline_depth < WEFT_MAX_INLINE_DEPTH;
+	if (sync) {
+		weft__task_execute(t);
+		return;
+	}
+	weft_task_ref(t); /* the queue's reference */
+	int rc = weft__sched_queue(t->sched, t);
+	if (rc) {
+		weft_task_unref(t);
+		weft_error *e = weft_error_new(rc, "the scheduler refused "
+						   "the continuation");
+		weft_error *se = weft__error_scheduler(e);
+		weft_error_unref(e);
+		weft__task_fault_now(t, se);
+	}
+}
+
+/* The single-antecedent hook: T's own action on its antecedent. */
+static void cont_action(struct weft__action *a, weft_task *ante)
+{
+	weft_task *t = task_of_act(a);
+	weft__continuation_activate(t, ante);
+	weft_task_unref(t); /* the action list's reference */
+}
+
+static void all_hook(struct weft__action *a, weft_task *ante)
+{
+	(void)ante;
+	weft_task *t = weft__hook_of(a)->owner;
+	struct weft_task_cold *c =
+		atomic_load_explicit(&t->cold, memory_order_acquire);
+	/* acq_rel: the last antecedent to finish sees all the others */
+	if (atomic_fetch_sub_explicit(&c->countdown, 1,
+				      memory_order_acq_rel) == 1)
+		weft__continuation_activate(t, NULL);
+	weft_task_unref(t); /* the hook's reference */
+}
+
+static void any_hook(struct weft__action *a, weft_task *ante)
+{
+	weft_task *t = weft__hook_of(a)->owner;
+	struct weft_task_cold *c =
+		atomic_load_explicit(&t->cold, memory_order_acquire);
+	int expected = 0;
+	/* acq_rel: exactly one antecedent wins */
+	if (atomic_compare_exchange_strong_explicit(&c->won, &expected, 1,
+						    memory_order_acq_rel,
+						    memory_order_relaxed)) {
+		c->winner = weft_task_ref(ante);
+		weft__continuation_activate(t, NULL);
+		weft__unhook_rest(t);
+	}
+	weft_task_unref(t); /* the hook's reference */
+}
+
+/* A canceled continuation token: complete the continuation at once. */
+static void cont_token_canceled(void *arg)
+{
+	weft_task *t = arg;
+	struct weft_task_cold *c =
+		atomic_load_explicit(&t->cold, memory_order_acquire);
+	if (weft__task_cancel_now(t, c->token)) {
+		if (c->nhooks)
+			weft__unhook_rest(t);
+		else if (c->nantecedents &&
+			 weft__task_remove_action(c->antecedents[0], &t->act))
+			weft_task_unref(t); /* the action list's reference */
+	}
+	weft_task_unref(t); /* the registration's reference */
+}
+
+weft_error *weft__continuation_invoke(weft_task *t)
+{
+	struct weft_task_cold *c =
+		atomic_load_explicit(&t->cold, memory_order_acquire);
+	uint32_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
+	weft_error *err;
+	if (st & TS_CONT_ALL)
+		err = t->fn.cont_all(t, c->antecedents, c->nantecedents,
+				     t->arg);
+	else if (c->winner)
+		err = t->fn.cont(t, c->winner, t->arg);
+	else
+		err = t->fn.cont(t, c->antecedents[0], t->arg);
+	/* The antecedents are not needed any more: dropping them now keeps a
+	 * long chain's memory constant. */
+	for (size_t i = 0; i < c->nantecedents; i++)
+		weft_task_unref(c->antecedents[i]);
+	c->nantecedents = 0;
+	return err;
+}
+
+enum cont_kind { CONT_ONE, CONT_ALL, CONT_ANY };
+
+static int cont_new(weft_task **out, weft_task *const *antes, size_t n,
+		    void *fn, void *arg, const weft_task_options *opts,
+		    enum cont_kind kind)
+{
+	unsigned f = opts ? opts->flags : 0;
+	int rc = 0;
+	if (opts && opts->size < sizeof(weft_task_options))
+		rc = -EINVAL;
+	else if (!fn || !antes || n == 0)
+		rc = -EINVAL;
+	else
+		rc = check_cont_flags(f, kind != CONT_ONE);
+	for (size_t i = 0; !rc && i < n; i++)
+		if (!antes[i])
+			rc = -EINVAL;
+	if (rc) {
+		if (opts && opts->arg_free)
+			opts->arg_free(arg);
+		return rc;
+	}
+	uint32_t state = (f & CONT_CREATION) | TS_CONTINUATION |
+			 TS_WAITING_FOR_ACTIVATION;
+	if (f & WEFT_CONT_LAZY_CANCELLATION)
+		state |= TS_LAZY_CANCEL;
+	if (f & WEFT_CONT_EXECUTE_SYNCHRONOUSLY)
+		state |= TS_EXEC_SYNC;
+	if (kind == CONT_ALL)
+		state |= TS_CONT_ALL;
+	weft_task *t = weft__task_alloc(state, fn, arg);
+	struct weft_task_cold *c = t ? weft__task_cold(t) : NULL;
+	weft_task **arr = NULL;
+	if (c && n > 1 && !(arr = malloc(n * sizeof(*arr))))
+		c = NULL;
+	if (!c) {
+		if (t) {
+			t->arg = NULL;
+			weft_task_unref(t);
+		}
+		if (opts && opts->arg_free)
+			opts->arg_free(arg);
+		return -ENOMEM;
+	}
+	c->arg_free = opts ? opts->arg_free : NULL;
+	c->cont_flags = f;
+	c->antecedents = n == 1 ? &c->antecedent_inline : arr;
+	for (size_t i = 0; i < n; i++)
+		c->antecedents[i] = weft_task_ref(antes[i]);
+	c->nantecedents = n;
+	if (opts && opts->token.source)
+		c->token.source = weft_cancel_source_ref(opts->token.source);
+	t->sched = opts && opts->scheduler ? opts->scheduler
+					   : weft_scheduler_current();
+	rc = weft__task_attach_to_current(t, f);
+	if (rc) {
+		weft_task_unref(t);
+		return rc;
+	}
+	bool lazy = f & WEFT_CONT_LAZY_CANCELLATION;
+	if (!lazy && weft_cancel_requested(c->token)) {
+		/* canceled before it could even wait: complete it now */
+		weft__task_cancel_now(t, c->token);
+		*out = t;
+		return 0;
+	}
+	if (!lazy && c->token.source) {
+		weft_task_ref(t); /* the registration's */
+		if (weft_cancel_register(c->token, cont_token_canceled, t,
+					 &c->reg) != 0)
+			weft_task_unref(t);
+	}
+	unsigned akind = (f & WEFT_CONT_EXECUTE_SYNCHRONOUSLY) ? ACTION_INLINE
+							       : ACTION_ASYNC;
+	if (kind == CONT_ONE) {
+		t->act.fn = cont_action;
+		t->act.kind = akind;
+		weft_task_ref(t); /* the action list's */
+		if (!weft__task_add_action(antes[0], &t->act)) {
+			if (akind == ACTION_INLINE)
+				weft__run_inline_action(&t->act, antes[0]);
+			else
+				cont_action(&t->act, antes[0]);
+		}
+	} else {
+		atomic_store_explicit(&c->countdown, n, memory_order_relaxed);
+		rc = weft__hook_all(t, antes, n,
+				    kind == CONT_ALL ? all_hook : any_hook,
+				    akind);
+		if (rc) {
+			/* no hook was set: nothing will ever start it */
+			weft__task_cancel_now(t, WEFT_TOKEN_NONE);
+			weft_task_unref(t);
+			return rc;
+		}
+	}
+	*out = t;
+	return 0;
+}
+
+int weft_task_continue_with(weft_task **out, weft_task *antecedent,
+			    weft_continuation_fn fn, void *arg,
+			    const weft_task_options *opts)
+{
+	weft_task *t;
+	int rc = cont_new(&t, &antecedent, 1, (void *)fn, arg, opts,
+			  CONT_ONE);
+	if (rc)
+		return rc;
+	if (out)
+		*out = t;
+	else
+		weft_task_unref(t);
+	return 0;
+}
+
+int weft_task_continue_when_all(weft_task **out, weft_task *const *tasks,
+				size_t n, weft_continuation_all_fn fn,
+				void *arg, const weft_task_options *opts)
+{
+	weft_task *t;
+	int rc = cont_new(&t, tasks, n, (void *)fn, arg, opts, CONT_ALL);
+	if (rc)
+		return rc;
+	if (out)
+		*out = t;
+	else
+		weft_task_unref(t);
+	return 0;
+}
+
+int weft_task_continue_when_any(weft_task **out, weft_task *const *tasks,
+				size_t n, weft_continuation_fn fn, void *arg,
+				const weft_task_options *opts)
+{
+	weft_task *t;
+	int rc = cont_new(&t, tasks, n, (void *)fn, arg, opts, CONT_ANY);
+	if (rc)
+		return rc;
+	if (out)
+		*out = t;
+	else
+		weft_task_unref(t);
+	return 0;
+}
