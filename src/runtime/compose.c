@@ -12,8 +12,6 @@
 #include "error_internal.h"
 #include "task_internal.h"
 
-weft_task *weft__promise_new_task(void *state, unsigned flags);
-
 static int check_tasks(weft_task *const *tasks, size_t n)
 {
 	if (!tasks && n)

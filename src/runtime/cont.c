@@ -282,7 +282,7 @@ void weft__continuation_activate(weft_task *t, weft_task *ante)
 		return;
 	}
 	weft_task_ref(t); /* the queue's reference */
-	int rc = weft__sched_queue(t->sched, t);
+	int rc = weft__sched_queue(weft__task_sched(t), t);
 	if (rc) {
 		weft_task_unref(t);
 		weft_error *e = weft_error_new(rc, "the scheduler refused "
@@ -420,8 +420,9 @@ static int cont_new(weft_task **out, weft_task *const *antes, size_t n,
 	c->nantecedents = n;
 	if (opts && opts->token.source)
 		c->token.source = weft_cancel_source_ref(opts->token.source);
-	t->sched = opts && opts->scheduler ? opts->scheduler
-					   : weft_scheduler_current();
+	weft__task_set_sched(t, opts && opts->scheduler
+					? opts->scheduler
+					: weft_scheduler_current());
 	rc = weft__task_attach_to_current(t, f);
 	if (rc) {
 		weft_task_unref(t);

@@ -106,7 +106,7 @@ static void gq_push(struct weft__pool *p, weft_task *t)
 	t->act.next = NULL;
 	pthread_mutex_lock(&p->gq_lock);
 	if (p->gq_tail)
-		p->gq_tail->act.next = (struct weft__action *)t;
+		p->gq_tail->act.next = &t->act;
 	else
 		p->gq_head = t;
 	p->gq_tail = t;
@@ -323,7 +323,7 @@ static inline void run_task(weft_task *t)
 		return;
 	}
 	weft__task_execute(t);
-	weft_task_unref(t); /* the queue's reference */
+	weft__unref(t); /* the queue's reference */
 }
 
 static void *worker_main(void *arg)
@@ -367,7 +367,7 @@ static void *worker_main(void *arg)
 static void *long_running_main(void *arg)
 {
 	weft_task *t = arg;
-	struct weft__pool *p = t->sched->pool;
+	struct weft__pool *p = weft__task_sched(t)->pool;
 	run_task(t);
 	pthread_mutex_lock(&p->idle_lock);
 	atomic_fetch_sub_explicit(&p->long_running, 1, memory_order_relaxed);
@@ -381,6 +381,11 @@ int weft__pool_push(struct weft__pool *p, weft_task *t)
 	struct weft__worker *w = weft__tls.worker;
 	uint32_t opts = atomic_load_explicit(&t->state, memory_order_relaxed);
 	bool own = w && w->pool == p;
+	if (own && !(opts & (WEFT_TASK_LONG_RUNNING | WEFT_TASK_PREFER_FAIRNESS)) &&
+	    weft__deque_push(&w->dq, t) == 0) {
+		notify(p);
+		return 0;
+	}
 	if (!own && atomic_load_explicit(&p->closing, memory_order_acquire))
 		return -ESHUTDOWN;
 	if (opts & WEFT_TASK_LONG_RUNNING) {

@@ -173,10 +173,10 @@ int weft_default_pool_configure(unsigned nthreads)
 weft_scheduler *weft_scheduler_current(void)
 {
 	weft_task *cur = weft__tls.current;
-	if (cur && cur->sched &&
+	if (cur && weft__task_sched(cur) &&
 	    !(atomic_load_explicit(&cur->state, memory_order_relaxed) &
 	      WEFT_TASK_HIDE_SCHEDULER))
-		return cur->sched;
+		return weft__task_sched(cur);
 	return weft_scheduler_default();
 }
 
@@ -206,12 +206,22 @@ bool weft__sched_try_inline(weft_scheduler *s, weft_task *t,
 	}
 	if (!s->ops.try_execute_inline)
 		return false;
-	return s->ops.try_execute_inline(s, t, previously_queued, s->data);
+	/* weft_scheduler_execute() drops the reference a scheduler holds:
+	 * hand the hook one, as queue() gets one */
+	weft_task_ref(t);
+	if (s->ops.try_execute_inline(s, t, previously_queued, s->data)) {
+		if (weft__task_state(t) & (TS_INVOKED | TS_COMPLETED))
+			return true;
+		/* it said yes without running the task (spec A.15: an
+		 * error); treat it as a refusal */
+	}
+	weft_task_unref(t);
+	return false;
 }
 
 int weft_scheduler_execute(weft_scheduler *s, weft_task *t)
 {
-	if (!s || !t || t->sched != s)
+	if (!s || !t || weft__task_sched(t) != s)
 		return -EINVAL;
 	bool ran = weft__task_execute(t);
 	weft_task_unref(t); /* the reference the scheduler held */

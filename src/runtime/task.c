@@ -16,7 +16,8 @@
 #include "error_internal.h"
 #include "task_internal.h"
 
-_Thread_local struct weft__tls weft__tls;
+_Thread_local struct weft__tls weft__tls
+	__attribute__((tls_model("initial-exec")));
 
 static _Atomic uint64_t next_task_id = 1;
 
@@ -28,11 +29,78 @@ static _Atomic uint64_t next_task_id = 1;
 
 /* ---- allocation ------------------------------------------------------ */
 
+/*
+ * Task objects are recycled through a small per-thread cache, so that the
+ * spawn path does not go through malloc.  A task freed on another thread
+ * lands in that thread's cache.  The cache is bounded and returned to
+ * malloc when the thread exits.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+/* sanitizers must see every free, or use-after-free hides in the cache */
+#define TASK_CACHE_MAX 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TASK_CACHE_MAX 0
+#endif
+#endif
+#ifndef TASK_CACHE_MAX
+#define TASK_CACHE_MAX 512
+#endif
+
+struct task_cache {
+	weft_task *head;
+	unsigned n;
+};
+static _Thread_local struct task_cache task_cache
+	__attribute__((tls_model("initial-exec")));
+static pthread_key_t task_cache_key;
+static pthread_once_t task_cache_once = PTHREAD_ONCE_INIT;
+
+static void task_cache_drain(void *arg)
+{
+	struct task_cache *tc = arg;
+	while (tc->head) {
+		weft_task *t = tc->head;
+		tc->head = (weft_task *)t->act.next;
+		free(t);
+	}
+	tc->n = 0;
+}
+
+static void task_cache_key_init(void)
+{
+	pthread_key_create(&task_cache_key, task_cache_drain);
+}
+
+static inline void task_release_memory(weft_task *t)
+{
+	struct task_cache *tc = &task_cache;
+	if (tc->n >= TASK_CACHE_MAX) {
+		free(t);
+		return;
+	}
+	if (tc->n == 0 && !tc->head) {
+		/* first use on this thread: arrange for the exit drain */
+		pthread_once(&task_cache_once, task_cache_key_init);
+		pthread_setspecific(task_cache_key, tc);
+	}
+	t->act.next = (struct weft__action *)tc->head;
+	tc->head = t;
+	tc->n++;
+}
+
 weft_task *weft__task_alloc(unsigned state, void *fn, void *arg)
 {
-	weft_task *t = malloc(sizeof(*t));
-	if (!t)
-		return NULL;
+	struct task_cache *tc = &task_cache;
+	weft_task *t = tc->head;
+	if (t) {
+		tc->head = (weft_task *)t->act.next;
+		tc->n--;
+	} else {
+		t = malloc(sizeof(*t));
+		if (!t)
+			return NULL;
+	}
 	atomic_init(&t->state, state);
 	atomic_init(&t->refs, 1);
 	atomic_init(&t->conts, 0);
@@ -40,7 +108,7 @@ weft_task *weft__task_alloc(unsigned state, void *fn, void *arg)
 	t->arg = arg;
 	t->result = NULL;
 	t->result_dtor = NULL;
-	t->sched = NULL;
+	atomic_init(&t->sched, NULL);
 	atomic_init(&t->cold, NULL);
 	atomic_init(&t->id, 0);
 	t->ctx = weft__context_capture();
@@ -135,7 +203,7 @@ static void cold_free(weft_task *t, struct weft_task_cold *c)
 	free(c);
 }
 
-static void task_free(weft_task *t)
+void weft__task_free(weft_task *t)
 {
 	struct weft_task_cold *c =
 		atomic_load_explicit(&t->cold, memory_order_acquire);
@@ -143,8 +211,9 @@ static void task_free(weft_task *t)
 		t->result_dtor(t->result);
 	if (c)
 		cold_free(t, c);
-	weft__context_release(t->ctx);
-	free(t);
+	if (t->ctx)
+		weft__context_release(t->ctx);
+	task_release_memory(t);
 }
 
 weft_task *weft_task_ref(weft_task *t)
@@ -157,15 +226,8 @@ weft_task *weft_task_ref(weft_task *t)
 
 void weft_task_unref(weft_task *t)
 {
-	if (!t)
-		return;
-	/* A count of 1 means we hold the only reference: nobody else can
-	 * change it, so the atomic decrement can be skipped.  acquire: pairs
-	 * with the release half of other threads' decrements, so their
-	 * writes to the task happen before we free it. */
-	if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1 ||
-	    atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
-		task_free(t);
+	if (t)
+		weft__unref(t);
 }
 
 /* ---- identity and state ---------------------------------------------- */
@@ -456,12 +518,14 @@ int weft_task_create(weft_task **out, weft_task_fn fn, void *arg,
 	return task_new(out, fn, arg, opts, 0, true);
 }
 
-static int start_on(weft_task *t, weft_scheduler *sched)
+/* Queue T to SCHED; QUEUE_REF_TAKEN says the caller already counted the
+ * queue's reference in T's count (the spawn path sets the count directly
+ * instead of paying for an atomic increment). */
+static int start_on(weft_task *t, weft_scheduler *sched, bool queue_ref_taken)
 {
-	/* relaxed: the scheduler's queue publishes the task to the thread
-	 * that runs it */
-	t->sched = sched;
-	weft_task_ref(t); /* the queue's reference */
+	weft__task_set_sched(t, sched);
+	if (!queue_ref_taken)
+		weft_task_ref(t); /* the queue's reference */
 	int rc = weft__sched_queue(sched, t);
 	if (rc) {
 		weft_task_unref(t);
@@ -500,7 +564,7 @@ int weft_task_start(weft_task *t, weft_scheduler *sched)
 	int rc = mark_started(t);
 	if (rc)
 		return rc;
-	return start_on(t, sched ? sched : weft_scheduler_current());
+	return start_on(t, sched ? sched : weft_scheduler_current(), false);
 }
 
 int weft_task_run_synchronously(weft_task *t, weft_scheduler *sched)
@@ -511,9 +575,9 @@ int weft_task_run_synchronously(weft_task *t, weft_scheduler *sched)
 	if (rc)
 		return rc;
 	weft_scheduler *s = sched ? sched : weft_scheduler_current();
-	t->sched = s;
+	weft__task_set_sched(t, s);
 	if (!weft__sched_try_inline(s, t, false)) {
-		rc = start_on(t, s);
+		rc = start_on(t, s, false);
 		if (rc)
 			return rc;
 	}
@@ -524,17 +588,33 @@ int weft_task_run_synchronously(weft_task *t, weft_scheduler *sched)
 int weft_task_start_new(weft_task **out, weft_task_fn fn, void *arg,
 			const weft_task_options *opts)
 {
+	if (!opts && fn) {
+		/* the spawn path of fork-join code: no options to check, no
+		 * cold block, the current scheduler */
+		weft_task *nt = weft__task_alloc(TS_STARTED, (void *)fn, arg);
+		if (!nt)
+			return -ENOMEM;
+		/* relaxed: nobody else knows the task yet; one count for
+		 * the queue, one for the caller */
+		atomic_store_explicit(&nt->refs, out ? 2 : 1,
+				      memory_order_relaxed);
+		start_on(nt, weft_scheduler_current(), true);
+		if (out)
+			*out = nt;
+		return 0;
+	}
 	weft_task *t;
 	int rc = task_new(&t, fn, arg, opts, TS_STARTED, false);
 	if (rc)
 		return rc;
 	weft_scheduler *s = opts && opts->scheduler ? opts->scheduler
 						     : weft_scheduler_current();
-	start_on(t, s);
+	/* relaxed: nobody else knows the task yet; one count for the queue,
+	 * one for the caller */
+	atomic_store_explicit(&t->refs, out ? 2 : 1, memory_order_relaxed);
+	start_on(t, s, true);
 	if (out)
 		*out = t;
-	else
-		weft_task_unref(t);
 	return 0;
 }
 
@@ -546,11 +626,10 @@ int weft_task_run(weft_task **out, weft_task_fn fn, void *arg)
 					(void *)fn, arg);
 	if (!t)
 		return -ENOMEM;
-	start_on(t, weft_scheduler_default());
+	atomic_store_explicit(&t->refs, out ? 2 : 1, memory_order_relaxed);
+	start_on(t, weft_scheduler_default(), true);
 	if (out)
 		*out = t;
-	else
-		weft_task_unref(t);
 	return 0;
 }
 
@@ -562,17 +641,29 @@ static void finish_stage2(weft_task *t);
 bool weft__task_execute(weft_task *t)
 {
 	uint32_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
-	do {
-		if (st & (TS_INVOKED | TS_RESERVED | TS_COMPLETED))
-			return false;
-		/* acquire: pairs with the release that published the task
-		 * to us (queue) and with a canceller's CAS */
-	} while (!atomic_compare_exchange_weak_explicit(
-		&t->state, &st, st | TS_INVOKED, memory_order_acq_rel,
-		memory_order_relaxed));
-
+	/* acquire: pairs with the release CAS in weft__task_cold */
 	struct weft_task_cold *c =
 		atomic_load_explicit(&t->cold, memory_order_acquire);
+	if (!c) {
+		/* No cold block: no token, no parent, not a continuation or
+		 * promise, so no other thread can change the state word
+		 * before we complete the task (cancellers need a token, and
+		 * observers only mark completed tasks).  A plain store is
+		 * enough; only a second execute (a scheduler bug) could race. */
+		if (st & (TS_INVOKED | TS_RESERVED | TS_COMPLETED))
+			return false;
+		st |= TS_INVOKED;
+		atomic_store_explicit(&t->state, st, memory_order_relaxed);
+	} else {
+		do {
+			if (st & (TS_INVOKED | TS_RESERVED | TS_COMPLETED))
+				return false;
+			/* acq_rel: pairs with a canceller's CAS; one wins */
+		} while (!atomic_compare_exchange_weak_explicit(
+			&t->state, &st, st | TS_INVOKED, memory_order_acq_rel,
+			memory_order_relaxed));
+	}
+
 	if ((st & TS_CANCEL_REQUESTED) ||
 	    (c && c->token.source && weft_cancel_requested(c->token))) {
 		/* canceled before the body ran (StartNew's check at dequeue) */
@@ -585,11 +676,15 @@ bool weft__task_execute(weft_task *t)
 	struct weft__tls *tls = &weft__tls;
 	weft_task *prev = tls->current;
 	bool tramp = tls->tramp_active;
-	struct weft__action *th = tls->tramp_head, *tt = tls->tramp_tail;
-	/* the body gets a fresh trampoline: it may wait for completions
-	 * that the outer one would only run after it returns */
-	tls->tramp_active = false;
-	tls->tramp_head = tls->tramp_tail = NULL;
+	struct weft__action *th = NULL, *tt = NULL;
+	if (tramp) {
+		/* the body gets a fresh trampoline: it may wait for
+		 * completions the outer one would only run after it returns */
+		th = tls->tramp_head;
+		tt = tls->tramp_tail;
+		tls->tramp_active = false;
+		tls->tramp_head = tls->tramp_tail = NULL;
+	}
 	tls->current = t;
 	tls->inline_depth++;
 	struct weft__context *saved = weft__context_enter(t->ctx);
@@ -598,9 +693,11 @@ bool weft__task_execute(weft_task *t)
 	weft__context_leave(saved);
 	tls->inline_depth--;
 	tls->current = prev;
-	tls->tramp_active = tramp;
-	tls->tramp_head = th;
-	tls->tramp_tail = tt;
+	if (tramp) {
+		tls->tramp_active = true;
+		tls->tramp_head = th;
+		tls->tramp_tail = tt;
+	}
 	finish(t, err);
 	return true;
 }
@@ -673,6 +770,16 @@ static void finish_stage2(weft_task *t)
 		else if (atomic_load_explicit(&t->state, memory_order_relaxed) &
 			 TS_CANCEL_ACK)
 			final = TS_CANCELED;
+	}
+	if (!c) {
+		/* the fast path of execute: still nobody else writes the
+		 * state word; release: pairs with weft__task_state's acquire */
+		uint32_t st = atomic_load_explicit(&t->state,
+						   memory_order_relaxed);
+		atomic_store_explicit(&t->state, st | TS_RESERVED | final,
+				      memory_order_release);
+		weft__task_run_actions(t);
+		return;
 	}
 	atomic_fetch_or_explicit(&t->state, TS_RESERVED, memory_order_relaxed);
 	weft__task_complete_final(t, final);

@@ -115,7 +115,7 @@ struct weft_task {
 	/* set when started; not referenced: a scheduler must outlive the
 	 * tasks queued to it (a shared count would be contended by every
 	 * worker on every task) */
-	weft_scheduler *sched;
+	_Atomic(weft_scheduler *) sched;
 	_Atomic(struct weft_task_cold *) cold;
 	_Atomic uint64_t id;
 	struct weft__context *ctx; /* captured ambient context */
@@ -137,7 +137,10 @@ struct weft__tls {
 	bool tramp_active;
 	struct weft__action *tramp_head, *tramp_tail;
 };
-extern _Thread_local struct weft__tls weft__tls;
+/* initial-exec: the hot paths read this on every spawn and join; the
+ * general-dynamic model of a shared library would add a call each time */
+extern _Thread_local struct weft__tls weft__tls
+	__attribute__((tls_model("initial-exec")));
 
 /* Inline executions nest at most this deep; beyond it work is queued. */
 #define WEFT_MAX_INLINE_DEPTH 256
@@ -254,8 +257,39 @@ weft_error *weft__task_aggregate(weft_task *t);
 /* Attach a just-allocated task to the running task if FLAGS ask for it. */
 int weft__task_attach_to_current(weft_task *t, unsigned flags);
 
+/* A new promise task (promise.c), +1. */
+weft_task *weft__promise_new_task(void *state, unsigned flags);
+
 /* Unobserved-error hook (task.c). */
 void weft__report_unobserved(weft_error *err);
+
+/* The scheduler T was queued to (NULL before it started).  relaxed: the
+ * scheduler's queue orders everything the runner needs; waiters read it
+ * only to decide whether they can take the task back. */
+static inline weft_scheduler *weft__task_sched(const weft_task *t)
+{
+	return atomic_load_explicit(&((weft_task *)t)->sched,
+				    memory_order_relaxed);
+}
+
+static inline void weft__task_set_sched(weft_task *t, weft_scheduler *s)
+{
+	atomic_store_explicit(&t->sched, s, memory_order_relaxed);
+}
+
+void weft__task_free(weft_task *t);
+
+/* weft_task_unref, inline for the runtime's own hot paths. */
+static inline void weft__unref(weft_task *t)
+{
+	/* A count of 1 means we hold the only reference: nobody else can
+	 * change it, so the atomic decrement can be skipped.  acquire: pairs
+	 * with the release half of other threads' decrements, so their
+	 * writes to the task happen before we free it. */
+	if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1 ||
+	    atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+		weft__task_free(t);
+}
 
 static inline uint32_t weft__task_state(const weft_task *t)
 {

@@ -84,14 +84,34 @@ static bool help_stop(void *arg)
 	       weft__deadline_passed(h->deadline);
 }
 
+/*
+ * Phase 2 for the common case: T was queued by this very worker to its own
+ * pool and is still at the bottom of its deque.  Fork-join code (a parent
+ * waiting for the child it just spawned) lives on this path.
+ */
+static inline bool take_back_and_run(weft_task *t)
+{
+	struct weft__worker *w = weft__tls.worker;
+	weft_scheduler *s = weft__task_sched(t);
+	if (!w || !s || s->pool != w->pool ||
+	    weft__tls.inline_depth >= WEFT_MAX_INLINE_DEPTH ||
+	    !weft__deque_pop_if(&w->dq, t))
+		return false;
+	weft__task_execute(t);
+	weft__unref(t); /* the queue's reference */
+	return true;
+}
+
 /* Try phase 2: run T here if this thread can take it back. */
 static void try_inline(weft_task *t)
 {
+	if (take_back_and_run(t))
+		return;
 	uint32_t st = weft__task_state(t);
 	if (!(st & TS_STARTED) || (st & (TS_INVOKED | TS_RESERVED)) ||
-	    !t->sched || weft__tls.inline_depth >= WEFT_MAX_INLINE_DEPTH)
+	    !weft__task_sched(t) || weft__tls.inline_depth >= WEFT_MAX_INLINE_DEPTH)
 		return;
-	weft__sched_try_inline(t->sched, t, true);
+	weft__sched_try_inline(weft__task_sched(t), t, true);
 }
 
 int weft__task_wait_done(weft_task *t, int64_t timeout_ms,
@@ -99,7 +119,7 @@ int weft__task_wait_done(weft_task *t, int64_t timeout_ms,
 {
 	if (is_done(t))
 		return 0;
-	if (weft_cancel_requested(tok))
+	if (tok.source && weft_cancel_requested(tok))
 		return -ECANCELED;
 	if (timeout_ms == 0)
 		return -ETIMEDOUT;
@@ -230,6 +250,12 @@ int weft_task_wait(weft_task *t, int64_t timeout_ms, weft_cancel_token token,
 	uint32_t st = weft__task_state(t);
 	if (st & TS_RAN_TO_COMPLETION)
 		return 0;
+	if (!(st & TS_COMPLETED) && timeout_ms < 0 && !token.source &&
+	    take_back_and_run(t)) {
+		st = weft__task_state(t);
+		if (st & TS_RAN_TO_COMPLETION)
+			return 0;
+	}
 	if (!(st & TS_COMPLETED)) {
 		int rc = weft__task_wait_done(t, timeout_ms, token);
 		if (rc == -ETIMEDOUT)
