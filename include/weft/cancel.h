@@ -54,8 +54,7 @@ WEFT_API int weft_cancel_source_cancel(weft_cancel_source *s);
  * source is not canceled.  Served by weft's single timer thread.
  * Errors: -EINVAL (NULL source, MS < -1 or > 0xFFFFFFFE), -ENOMEM.
  */
-WEFT_API int weft_cancel_source_cancel_after(weft_cancel_source *s,
-					     int64_t ms);
+WEFT_API int weft_cancel_source_cancel_after(weft_cancel_source *s, int64_t ms);
 
 /*
  * weft_cancel_source_try_reset - if the source is not canceled, drop its
@@ -74,8 +73,7 @@ WEFT_API bool weft_cancel_requested(weft_cancel_token t);
 /* False only for the none token. */
 WEFT_API bool weft_cancel_can_be_canceled(weft_cancel_token t);
 /* Same source (every none token equals every other). */
-WEFT_API bool weft_cancel_token_equal(weft_cancel_token a,
-				      weft_cancel_token b);
+WEFT_API bool weft_cancel_token_equal(weft_cancel_token a, weft_cancel_token b);
 
 /*
  * weft_cancel_throw_if_requested - the C form of ThrowIfCancellationRequested:

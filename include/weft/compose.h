@@ -43,7 +43,8 @@ WEFT_API int weft_task_delay(weft_task **out, int64_t ms,
 /* A task that already RanToCompletion with VALUE (DTOR: see set_result). */
 WEFT_API int weft_task_from_result(weft_task **out, void *value,
 				   void (*dtor)(void *value));
-/* A task already Faulted with [ERR] (a new reference is taken).  -EINVAL for NULL ERR. */
+/* A task already Faulted with [ERR] (a new reference is taken).  -EINVAL for
+ * NULL ERR. */
 WEFT_API int weft_task_from_error(weft_task **out, weft_error *err);
 /* A task already Canceled with TOKEN.  -EINVAL unless TOKEN is canceled. */
 WEFT_API int weft_task_from_canceled(weft_task **out, weft_cancel_token token);
@@ -65,8 +66,8 @@ WEFT_API int weft_task_unwrap(weft_task **out, weft_task *outer);
  * result.  If FN itself reports a cancellation error the proxy is Canceled.
  * A TOKEN already canceled gives a Canceled task and FN never runs.
  */
-WEFT_API int weft_task_run_unwrap(weft_task **out, weft_task_fn fn,
-				  void *arg, weft_cancel_token token);
+WEFT_API int weft_task_run_unwrap(weft_task **out, weft_task_fn fn, void *arg,
+				  weft_cancel_token token);
 
 #ifdef __cplusplus
 }

@@ -30,12 +30,13 @@ typedef struct weft_parallel_options {
 } weft_parallel_options;
 
 #ifdef __cplusplus
-#define WEFT_PARALLEL_OPTIONS_INIT                                     \
-	(weft_parallel_options{sizeof(weft_parallel_options), -1, {nullptr}, \
-			       nullptr})
+#define WEFT_PARALLEL_OPTIONS_INIT                                             \
+	(weft_parallel_options{                                                \
+		sizeof(weft_parallel_options), -1, {nullptr}, nullptr})
 #else
-#define WEFT_PARALLEL_OPTIONS_INIT \
-	((weft_parallel_options){.size = sizeof(weft_parallel_options), .max_degree = -1})
+#define WEFT_PARALLEL_OPTIONS_INIT                                             \
+	((weft_parallel_options){.size = sizeof(weft_parallel_options),        \
+				 .max_degree = -1})
 #endif
 
 /*
@@ -65,20 +66,22 @@ WEFT_API int weft_parallel_invoke(const weft_action *actions, size_t n,
 /* Loop state handed to per-index bodies. */
 typedef struct weft_loop_state weft_loop_state;
 
-/* Break: finish indices below this one, start none above (ParallelLoopState.Break). */
+/* Break: finish indices below this one, start none above
+ * (ParallelLoopState.Break). */
 WEFT_API int weft_loop_break(weft_loop_state *st);
 /* Stop: start no further index. */
 WEFT_API int weft_loop_stop(weft_loop_state *st);
-/* True when a Stop, a Break below this index, an error or cancellation asks the body to leave early. */
+/* True when a Stop, a Break below this index, an error or cancellation asks the
+ * body to leave early. */
 WEFT_API bool weft_loop_should_exit(const weft_loop_state *st);
 /* The index of the current call. */
 WEFT_API int64_t weft_loop_index(const weft_loop_state *st);
 
 /* ParallelLoopResult. */
 typedef struct weft_loop_result {
-	bool completed;		      /* every index ran */
-	bool has_lowest_break;	      /* Break was called */
-	int64_t lowest_break;	      /* lowest index that called Break */
+	bool completed;	       /* every index ran */
+	bool has_lowest_break; /* Break was called */
+	int64_t lowest_break;  /* lowest index that called Break */
 } weft_loop_result;
 
 typedef weft_error *(*weft_for_fn)(int64_t i, weft_loop_state *st, void *arg);
@@ -111,8 +114,8 @@ WEFT_API int weft_parallel_for_range(int64_t from, int64_t to, int64_t grain,
  * Errors from the body are reported through weft_loop_fail(st, err).
  */
 typedef void *(*weft_local_init_fn)(void *arg);
-typedef void *(*weft_local_body_fn)(int64_t i, weft_loop_state *st,
-				    void *local, void *arg);
+typedef void *(*weft_local_body_fn)(int64_t i, weft_loop_state *st, void *local,
+				    void *arg);
 typedef void (*weft_local_finally_fn)(void *local, void *arg);
 WEFT_API int weft_parallel_for_local(int64_t from, int64_t to,
 				     weft_local_init_fn init,

@@ -19,10 +19,10 @@ extern "C" {
  * FLAGS (only WEFT_TASK_ATTACHED_TO_PARENT and
  * WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY are allowed: -EINVAL otherwise).
  */
-WEFT_API int weft_promise_new(weft_promise **out, void *state,
-			      unsigned flags);
+WEFT_API int weft_promise_new(weft_promise **out, void *state, unsigned flags);
 WEFT_API weft_promise *weft_promise_ref(weft_promise *p);
-/* Dropping the last promise reference leaves an uncompleted task pending forever. */
+/* Dropping the last promise reference leaves an uncompleted task pending
+ * forever. */
 WEFT_API void weft_promise_unref(weft_promise *p);
 /* The promise's task, the same object every call (borrowed). */
 WEFT_API weft_task *weft_promise_task(weft_promise *p);

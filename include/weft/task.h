@@ -98,11 +98,11 @@ typedef struct weft_task_options {
 } weft_task_options;
 
 #ifdef __cplusplus
-#define WEFT_TASK_OPTIONS_INIT                                         \
-	(weft_task_options{sizeof(weft_task_options), 0, {nullptr}, nullptr, \
-			   nullptr})
+#define WEFT_TASK_OPTIONS_INIT                                                 \
+	(weft_task_options{                                                    \
+		sizeof(weft_task_options), 0, {nullptr}, nullptr, nullptr})
 #else
-#define WEFT_TASK_OPTIONS_INIT \
+#define WEFT_TASK_OPTIONS_INIT                                                 \
 	((weft_task_options){.size = sizeof(weft_task_options)})
 #endif
 
@@ -281,8 +281,7 @@ WEFT_API int weft_task_continue_with(weft_task **out, weft_task *antecedent,
  */
 WEFT_API int weft_task_continue_when_all(weft_task **out,
 					 weft_task *const *tasks, size_t n,
-					 weft_continuation_all_fn fn,
-					 void *arg,
+					 weft_continuation_all_fn fn, void *arg,
 					 const weft_task_options *opts);
 
 /*
