@@ -112,10 +112,7 @@ weft_task *weft__task_alloc(unsigned state, void *fn, void *arg)
 	atomic_init(&t->cold, NULL);
 	atomic_init(&t->id, 0);
 	t->ctx = weft__context_capture();
-	t->act.fn = NULL;
-	t->act.next = NULL;
-	t->act.done = NULL;
-	t->act.kind = 0;
+	/* act is set up by whoever hooks or queues the task */
 	return t;
 }
 
@@ -697,6 +694,24 @@ bool weft__task_execute(weft_task *t)
 		tls->tramp_active = true;
 		tls->tramp_head = th;
 		tls->tramp_tail = tt;
+	}
+	if (!err && !c &&
+	    !atomic_load_explicit(&t->cold, memory_order_acquire)) {
+		/* The plain task's completion, fused: still nobody else writes
+		 * the state word (no cold block appeared: no children, no
+		 * fault), so publish the final state with one release store
+		 * and close the continuation word with one CAS when empty. */
+		atomic_store_explicit(&t->state,
+				      st | TS_RESERVED | TS_RAN_TO_COMPLETION,
+				      memory_order_release);
+		uintptr_t none = 0;
+		/* acq_rel: pairs with weft__task_add_action's release CAS; an
+		 * adder that loses sees CONTS_COMPLETED and runs its action */
+		if (!atomic_compare_exchange_strong_explicit(
+			    &t->conts, &none, CONTS_COMPLETED,
+			    memory_order_acq_rel, memory_order_relaxed))
+			weft__task_run_actions(t);
+		return true;
 	}
 	finish(t, err);
 	return true;
