@@ -91,7 +91,11 @@ WEFT_API int weft_cancel_wait(weft_cancel_token t, int64_t timeout_ms);
 
 /*
  * A registration: a value naming one callback on one source.  The id makes
- * a stale registration unable to remove a recycled node.
+ * a stale registration unable to remove a recycled node.  A non-empty
+ * registration keeps the source's memory (not the source) alive, so it stays
+ * safe to use after the source is released: release it exactly once with
+ * weft_cancel_unregister() or weft_cancel_registration_dispose(), which
+ * both clear it, also when the callback has already run.
  */
 typedef struct weft_cancel_registration {
 	void *node;
@@ -111,8 +115,8 @@ WEFT_API int weft_cancel_register(weft_cancel_token t, void (*fn)(void *arg),
 
 /*
  * weft_cancel_unregister - remove the callback if it has not started; true
- * iff it was removed (then it will never run).  Never waits.  Harmless on an
- * empty or already-removed registration.
+ * iff it was removed (then it will never run).  Never waits.  Clears *REG.
+ * Harmless on an empty or already-removed registration.
  */
 WEFT_API bool weft_cancel_unregister(weft_cancel_registration *reg);
 

@@ -451,10 +451,9 @@ int weft_cancel_wait(weft_cancel_token t, int64_t timeout_ms)
 	atomic_fetch_add_explicit(&s->waiters, 1, memory_order_seq_cst);
 	while (atomic_load_explicit(&s->state, memory_order_seq_cst) ==
 	       WEFT__CANCEL_NOT_CANCELED) {
-		int r = weft__futex_wait(&s->state, WEFT__CANCEL_NOT_CANCELED,
-					 timeout_ms == WEFT_INFINITE
-						 ? NULL
-						 : &deadline);
+		int r = weft__futex_wait(
+			&s->state, WEFT__CANCEL_NOT_CANCELED,
+			timeout_ms == WEFT_INFINITE ? NULL : &deadline);
 		/* acquire: pairs with the cancel CAS. */
 		if (r == -ETIMEDOUT &&
 		    atomic_load_explicit(&s->state, memory_order_acquire) ==
@@ -470,8 +469,8 @@ int weft_cancel_wait(weft_cancel_token t, int64_t timeout_ms)
 
 /* ---- registrations ------------------------------------------------------- */
 
-int weft_cancel_register(weft_cancel_token t, void (*fn)(void *arg),
-			 void *arg, weft_cancel_registration *reg)
+int weft_cancel_register(weft_cancel_token t, void (*fn)(void *arg), void *arg,
+			 weft_cancel_registration *reg)
 {
 	if (reg)
 		memset(reg, 0, sizeof *reg);

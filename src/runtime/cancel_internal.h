@@ -41,7 +41,7 @@ struct weft_cancel_source {
 	_Atomic long mem;  /* memory; see above */
 	bool immortal;	   /* the canceled singleton: counts unused */
 
-	pthread_mutex_t lock; /* never held while a callback runs */
+	pthread_mutex_t lock;	/* never held while a callback runs */
 	pthread_cond_t cb_done; /* signaled when a callback returns */
 	/* All below under LOCK. */
 	bool disposed;

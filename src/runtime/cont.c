@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "error_internal.h"
+#include "evloop.h"
 #include "futex.h"
 #include "task_internal.h"
 
@@ -274,9 +275,14 @@ void weft__continuation_activate(weft_task *t, weft_task *ante)
 	} while (!atomic_compare_exchange_weak_explicit(
 		&t->state, &st, st | TS_STARTED, memory_order_acq_rel,
 		memory_order_relaxed));
+	/* Synchronous continuations run here, unless the antecedent asked
+	 * for asynchronous ones, the stack is deep, or this is the event
+	 * thread (a blocking continuation there would stall every timer and
+	 * fd wait of the process). */
 	bool sync = (st & TS_EXEC_SYNC) &&
 		    !(as & WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY) &&
-		    weft__tls.inline_depth < WEFT_MAX_INLINE_DEPTH;
+		    weft__tls.inline_depth < WEFT_MAX_INLINE_DEPTH &&
+		    !weft__evloop_is_event_thread();
 	if (sync) {
 		weft__task_execute(t);
 		return;

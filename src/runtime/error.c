@@ -31,9 +31,9 @@ struct weft_error {
 	bool immortal;
 	weft_error_kind kind;
 	int code;
-	const char *message; /* into this allocation, or static text */
-	weft_cancel_source *source; /* CANCELED, TASK_CANCELED: +1 on it */
-	weft_task *task;	    /* TASK_CANCELED: +1 on it, or NULL */
+	const char *message;	      /* into this allocation, or static text */
+	weft_cancel_source *source;   /* CANCELED, TASK_CANCELED: +1 on it */
+	weft_task *task;	      /* TASK_CANCELED: +1 on it, or NULL */
 	struct weft_error *free_next; /* work list while being freed */
 	size_t n_inner;
 	weft_error *inner[]; /* +1 on each */
@@ -73,21 +73,15 @@ bool weft__error_is_oom(const weft_error *e)
 #define ERRNO_TABLE_SIZE 4095
 static _Atomic(const char *) errno_text[ERRNO_TABLE_SIZE];
 
-/* strerror_r comes in two flavours (GNU: char *, XSI: int). */
-static inline const char *pick_xsi(int rc, char *buf)
+/* strerror_r comes in two flavours: GNU (returns the text) and XSI. */
+static const char *errno_text_of(int e, char *buf, size_t n)
 {
-	return rc == 0 ? buf : NULL;
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+	return strerror_r(e, buf, n);
+#else
+	return strerror_r(e, buf, n) == 0 ? buf : NULL;
+#endif
 }
-
-static inline const char *pick_gnu(char *res, char *buf)
-{
-	(void)buf;
-	return res;
-}
-
-#define STRERROR_R(e, buf, n)                                           \
-	_Generic(strerror_r((e), (buf), (n)), int: pick_xsi,            \
-		 default: pick_gnu)(strerror_r((e), (buf), (n)), (buf))
 
 const char *weft_strerror(int code)
 {
@@ -105,7 +99,7 @@ const char *weft_strerror(int code)
 		return text;
 
 	char buf[256];
-	const char *s = STRERROR_R(-code, buf, sizeof buf);
+	const char *s = errno_text_of(-code, buf, sizeof buf);
 	if (!s || !*s)
 		return "unknown error";
 	char *copy = strdup(s);
@@ -290,9 +284,9 @@ weft_error *weft__error_aggregate_flat(weft_error *const *errs, size_t n)
 {
 	size_t total = 0;
 	for (size_t i = 0; i < n; i++)
-		total += errs[i]->kind == WEFT_ERROR_AGGREGATE
-				 ? errs[i]->n_inner
-				 : 1;
+		total += errs[i]->kind == WEFT_ERROR_AGGREGATE ?
+				 errs[i]->n_inner :
+				 1;
 	weft_error *e = aggregate_alloc(NULL, total);
 	if (!e)
 		return &oom_error;
@@ -300,7 +294,8 @@ weft_error *weft__error_aggregate_flat(weft_error *const *errs, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (errs[i]->kind == WEFT_ERROR_AGGREGATE) {
 			for (size_t j = 0; j < errs[i]->n_inner; j++)
-				e->inner[k++] = weft_error_ref(errs[i]->inner[j]);
+				e->inner[k++] =
+					weft_error_ref(errs[i]->inner[j]);
 		} else {
 			e->inner[k++] = weft_error_ref(errs[i]);
 		}
@@ -530,11 +525,11 @@ int weft_error_handle(weft_error *e, bool (*pred)(weft_error *inner, void *arg),
 		return 0;
 	}
 	if (unhandled) {
-		*unhandled = oom ? &oom_error
-				 : weft__error_aggregate_take_msg(
-					   e->message == default_aggregate_msg
-						   ? NULL
-						   : e->message,
+		*unhandled = oom ? &oom_error :
+				   weft__error_aggregate_take_msg(
+					   e->message == default_aggregate_msg ?
+						   NULL :
+						   e->message,
 					   left, k);
 	} else if (left) {
 		for (size_t i = 0; i < k; i++)

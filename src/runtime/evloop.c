@@ -35,7 +35,11 @@
 
 #include "evloop.h"
 
-enum { ST_PENDING, ST_FIRED, ST_CANCELED };
+enum {
+	ST_PENDING,
+	ST_FIRED,
+	ST_CANCELED
+};
 
 struct weft__timer {
 	int64_t deadline; /* CLOCK_MONOTONIC ns */
@@ -48,8 +52,8 @@ struct weft__timer {
 };
 
 struct weft__watch {
-	int fd;	    /* our dup; -1 once closed (under loop.lock) */
-	int state;  /* ST_* (under loop.lock) */
+	int fd;	   /* our dup; -1 once closed (under loop.lock) */
+	int state; /* ST_* (under loop.lock) */
 	uint32_t events;
 	void (*fn)(void *arg, uint32_t revents);
 	void *arg;
@@ -246,8 +250,7 @@ static void run_due_timers(void)
 {
 	for (;;) {
 		pthread_mutex_lock(&loop.lock);
-		if (!loop.n ||
-		    loop.heap[0]->deadline > weft__monotonic_ns()) {
+		if (!loop.n || loop.heap[0]->deadline > weft__monotonic_ns()) {
 			/* The timerfd is one-shot: always re-arm for the new
 			 * earliest deadline. */
 			arm_top();

@@ -62,9 +62,9 @@
 #endif
 
 struct evop {
-	_Atomic int refs;     /* setup + event side + cancel side */
-	atomic_bool claimed;  /* the first callback to set it completes */
-	_Atomic int gate;     /* 2: the winner and the setup pass it */
+	_Atomic int refs;    /* setup + event side + cancel side */
+	atomic_bool claimed; /* the first callback to set it completes */
+	_Atomic int gate;    /* 2: the winner and the setup pass it */
 	weft_promise *promise;
 	weft_cancel_source *src; /* strong reference, or NULL */
 	weft_cancel_registration reg;
@@ -264,8 +264,7 @@ int weft_task_from_timer(weft_task **out, int64_t ms, weft_cancel_token token)
 }
 
 /* Flags that would change how the watch itself works. */
-#define FD_CONTROL_BITS \
-	((uint32_t)(EPOLLET | EPOLLEXCLUSIVE | EPOLLWAKEUP))
+#define FD_CONTROL_BITS ((uint32_t)(EPOLLET | EPOLLEXCLUSIVE | EPOLLWAKEUP))
 
 int weft_task_from_fd(weft_task **out, int fd, uint32_t events,
 		      weft_cancel_token token)

@@ -216,7 +216,6 @@ static void wake_one(struct weft__pool *p, bool even_if_searching)
 		 * not wake anyone else */
 		atomic_fetch_add_explicit(&p->nsearching, 1,
 					  memory_order_relaxed);
-		w->searching = true;
 		/* release: pairs with the acquire load of parked in park() */
 		atomic_store_explicit(&w->parked, 0, memory_order_release);
 		weft__futex_wake(&w->parked, 1);
@@ -309,6 +308,8 @@ static bool park(struct weft__worker *w)
 	/* acquire: pairs with the release store in wake_one */
 	while (atomic_load_explicit(&w->parked, memory_order_acquire))
 		weft__futex_wait(&w->parked, 1, NULL);
+	/* whoever woke us counted us in nsearching */
+	w->searching = true;
 	return !atomic_load_explicit(&p->stop, memory_order_acquire);
 }
 
@@ -549,6 +550,9 @@ int weft__pool_shutdown(struct weft__pool *p)
 		pthread_cond_wait(&p->drain_cond, &p->idle_lock);
 	atomic_store_explicit(&p->stop, true, memory_order_release);
 	for (struct weft__worker *i = p->idle; i; i = i->idle_next) {
+		/* counted as searching, as wake_one does */
+		atomic_fetch_add_explicit(&p->nsearching, 1,
+					  memory_order_relaxed);
 		atomic_store_explicit(&i->parked, 0, memory_order_release);
 		weft__futex_wake(&i->parked, 1);
 	}

@@ -206,16 +206,19 @@ bool weft__sched_try_inline(weft_scheduler *s, weft_task *t,
 	}
 	if (!s->ops.try_execute_inline)
 		return false;
-	/* weft_scheduler_execute() drops the reference a scheduler holds:
-	 * hand the hook one, as queue() gets one */
-	weft_task_ref(t);
+	/* weft_scheduler_execute() drops the reference a scheduler holds.
+	 * A queued task's is the queue's; a task never queued (run
+	 * synchronously) gets one here, as queue() would have. */
+	if (!previously_queued)
+		weft_task_ref(t);
 	if (s->ops.try_execute_inline(s, t, previously_queued, s->data)) {
 		if (weft__task_state(t) & (TS_INVOKED | TS_COMPLETED))
 			return true;
 		/* it said yes without running the task (spec A.15: an
 		 * error); treat it as a refusal */
 	}
-	weft_task_unref(t);
+	if (!previously_queued)
+		weft_task_unref(t);
 	return false;
 }
 
