@@ -94,7 +94,7 @@ static int read_async(weft_task **out, const char *name)
 
 	if (rc != 0)
 		return rc;
-	/* One reference for the callback, one kept here for the task. */
+	/* The callback gets a reference of its own to complete it later. */
 	rc = legacy_read(name, read_done, weft_promise_ref(p));
 	if (rc != 0) {
 		weft_promise_unref(p);
@@ -102,7 +102,7 @@ static int read_async(weft_task **out, const char *name)
 		return -rc;
 	}
 	*out = weft_task_ref(weft_promise_task(p));
-	weft_promise_unref(p); /* the task lives on by our reference */
+	weft_promise_unref(p); /* the callback now holds the only one */
 	return 0;
 }
 

@@ -33,7 +33,7 @@ static weft_error *start_computation(weft_task *self, void *arg)
 	if (rc != 0)
 		return weft_error_new(rc, "starting the inner task");
 	/* As weft/compose.h asks: a weft_task *, freed by weft_task_unref. */
-	weft_task_set_result(self, inner, (void (*)(void *))weft_task_unref);
+	weft_task_set_result(self, inner, weft_task_unref_any);
 	return NULL;
 }
 

@@ -53,7 +53,8 @@ WEFT_API weft_task *weft_task_completed(void);
 
 /*
  * weft_task_unwrap - a proxy for the task that OUTER's result is (OUTER's
- * body must set a weft_task * result, with weft_task_unref as destructor).
+ * body must set a weft_task * result, with weft_task_unref_any as
+ * destructor).
  * If OUTER already ran to completion, *OUT is the inner task itself (+1).
  * OUTER canceled or faulted -> the proxy is too (same errors); inner NULL ->
  * Canceled; else the proxy mirrors the inner task.  -EINVAL for NULL OUTER.

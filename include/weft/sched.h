@@ -27,7 +27,11 @@ extern "C" {
  *                      with a SCHEDULER error.  Required.
  *  try_execute_inline  run T now on this thread via weft_scheduler_execute()
  *                      and return true, or return false.  May be NULL (never
- *                      inline).  PREVIOUSLY_QUEUED says queue() got T.
+ *                      inline).  PREVIOUSLY_QUEUED says queue() got T: then
+ *                      the reference execute() drops is the queue's, so
+ *                      take T out of your queue first.  A task never queued
+ *                      (run synchronously) comes with a reference of its own
+ *                      for execute() to drop.
  *  try_dequeue         take back a queued T so the caller can run it;
  *                      true on success (the scheduler's reference passes to
  *                      the caller).  May be NULL.
@@ -115,8 +119,11 @@ WEFT_API int weft_scheduler_new_limited(weft_scheduler **out,
 /*
  * A run loop: a scheduler whose tasks run only on the thread that calls
  * weft_runloop_run() (a UI context).  weft_runloop_run processes tasks until
- * weft_runloop_stop() is called (from any thread, or a task in the loop);
- * weft_runloop_run_pending runs what is queued now and returns how many ran.
+ * weft_runloop_stop() is called (from any thread, or a task in the loop); a
+ * stop made before run() starts is kept, and that run returns at once.
+ * weft_runloop_run_pending runs what is queued now and returns how many ran
+ * (it never consumes a stop).  Errors: -EINVAL (not a run loop), -EBUSY
+ * (another call is already processing this loop, e.g. from a loop task).
  */
 WEFT_API int weft_runloop_new(weft_scheduler **out);
 WEFT_API int weft_runloop_run(weft_scheduler *loop);

@@ -162,6 +162,13 @@ WEFT_API int weft_task_start_new(weft_task **out, weft_task_fn fn, void *arg,
 /* weft_task_ref / weft_task_unref - NULL is accepted and ignored. */
 WEFT_API weft_task *weft_task_ref(weft_task *t);
 WEFT_API void weft_task_unref(weft_task *t);
+/*
+ * weft_task_unref_any - weft_task_unref with a void * parameter, for use as
+ * a result destructor (e.g. a body whose result is a task, for unwrap).
+ * Calling weft_task_unref through a cast function pointer would be
+ * undefined behaviour.
+ */
+WEFT_API void weft_task_unref_any(void *task);
 
 /* Status at this instant.  Thread safety: any thread. */
 WEFT_API weft_task_status weft_task_get_status(const weft_task *t);
@@ -297,7 +304,8 @@ WEFT_API int weft_task_continue_when_any(weft_task **out,
 /*
  * weft_set_unobserved_error_handler - FN(ERR, ARG) is called when a Faulted
  * task whose errors nobody observed (no wait, get_result or task_error) is
- * freed; ERR is borrowed.  NULL removes the handler.  Called on whichever
+ * freed; ERR is the task's aggregate (its inners are the errors the body
+ * and its children reported), borrowed.  NULL removes the handler.  Called on whichever
  * thread drops the last reference.
  */
 WEFT_API void weft_set_unobserved_error_handler(void (*fn)(weft_error *err,

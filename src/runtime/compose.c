@@ -120,7 +120,7 @@ int weft_task_when_all(weft_task **out, weft_task *const *tasks, size_t n)
 		atomic_load_explicit(&p->cold, memory_order_acquire);
 	atomic_store_explicit(&c->countdown, n, memory_order_relaxed);
 	int rc = weft__hook_all(p, c->antecedents, n, when_all_hook,
-				ACTION_INLINE);
+				ACTION_PROXY);
 	if (rc) {
 		weft_task_unref(p);
 		return rc;
@@ -141,11 +141,11 @@ static void when_any_hook(struct weft__action *a, weft_task *done)
 	if (atomic_compare_exchange_strong_explicit(&c->won, &expected, 1,
 						    memory_order_acq_rel,
 						    memory_order_relaxed)) {
+		weft__unhook_rest(p);
 		weft__task_try_complete(p, TS_RAN_TO_COMPLETION,
 					weft_task_ref(done),
-					(void (*)(void *))weft_task_unref,
+					weft_task_unref_any,
 					NULL, 0, WEFT_TOKEN_NONE);
-		weft__unhook_rest(p);
 	}
 	weft_task_unref(p); /* the hook's reference */
 }
@@ -159,14 +159,14 @@ int weft_task_when_any(weft_task **out, weft_task *const *tasks, size_t n)
 		if (weft_task_is_completed(tasks[i]))
 			return weft_task_from_result(
 				out, weft_task_ref(tasks[i]),
-				(void (*)(void *))weft_task_unref);
+				weft_task_unref_any);
 	weft_task *p = combinator_new(tasks, n);
 	if (!p)
 		return -ENOMEM;
 	struct weft_task_cold *c =
 		atomic_load_explicit(&p->cold, memory_order_acquire);
 	int rc = weft__hook_all(p, c->antecedents, n, when_any_hook,
-				ACTION_INLINE);
+				ACTION_PROXY);
 	if (rc) {
 		weft_task_unref(p);
 		return rc;
@@ -317,7 +317,7 @@ static void unwrap_outer_hook_common(struct weft__action *a, weft_task *outer,
 	} else if (look_for_oce && (st & TS_FAULTED)) {
 		weft_error *agg = weft__task_aggregate(outer);
 		weft_error *first = weft_error_inner(agg, 0);
-		if (first && weft_error_get_kind(first) == WEFT_ERROR_CANCELED)
+		if (first && weft_error_is_cancellation(first))
 			weft__task_try_complete(p, TS_CANCELED, NULL, NULL,
 						NULL, 0,
 						weft_error_token(first));
@@ -345,7 +345,7 @@ static int proxy_new(weft_task **out, weft_task *outer, weft__action_fn fn)
 	weft_task *p = weft__promise_new_task(NULL, flags);
 	if (!p)
 		return -ENOMEM;
-	int rc = weft__hook_all(p, &outer, 1, fn, ACTION_INLINE);
+	int rc = weft__hook_all(p, &outer, 1, fn, ACTION_PROXY);
 	if (rc) {
 		weft_task_unref(p);
 		return rc;

@@ -123,8 +123,46 @@ void weft__actions_wake_waiters(struct weft__action **list, weft_task *t)
 	}
 }
 
+struct deferred_action {
+	struct weft__action *a;
+	weft_task *done;
+};
+
+static weft_error *deferred_action_body(weft_task *self, void *arg)
+{
+	(void)self;
+	struct deferred_action *d = arg;
+	d->a->fn(d->a, d->done);
+	weft_task_unref(d->done);
+	free(d);
+	return NULL;
+}
+
+/* Run proxy hook A for DONE on the default pool instead of here. */
+static void defer_action(struct weft__action *a, weft_task *done)
+{
+	struct deferred_action *d = malloc(sizeof(*d));
+	if (d) {
+		d->a = a;
+		d->done = weft_task_ref(done);
+		if (weft_task_run(NULL, deferred_action_body, d) == 0)
+			return;
+		weft_task_unref(done);
+		free(d);
+	}
+	/* no memory to defer: completing late on this thread beats never */
+	weft__run_inline_action(a, done);
+}
+
 void weft__actions_run(struct weft__action *list, weft_task *t)
 {
+	/* A task that promised never to run continuations on its completing
+	 * thread keeps that promise through proxies (when_all, when_any,
+	 * unwrap): their hooks may complete a task with synchronous
+	 * continuations of its own (spec A.9). */
+	bool async_only = atomic_load_explicit(&t->state,
+					       memory_order_relaxed) &
+			  WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY;
 	/* Continuations that will be queued go first, so they get the
 	 * parallelism before synchronous ones occupy this thread. */
 	struct weft__action **pp = &list;
@@ -140,7 +178,10 @@ void weft__actions_run(struct weft__action *list, weft_task *t)
 	while (list) {
 		struct weft__action *a = list;
 		list = a->next;
-		weft__run_inline_action(a, t);
+		if (async_only && a->kind == ACTION_PROXY)
+			defer_action(a, t);
+		else
+			weft__run_inline_action(a, t);
 	}
 }
 
@@ -205,7 +246,7 @@ int weft__hook_all(weft_task *owner, weft_task *const *tasks, size_t n,
 			break;
 		weft_task_ref(owner); /* the hook's */
 		if (!weft__task_add_action(tasks[i], &h[i].act)) {
-			if (kind == ACTION_INLINE)
+			if (kind != ACTION_ASYNC)
 				weft__run_inline_action(&h[i].act, tasks[i]);
 			else
 				fn(&h[i].act, tasks[i]);
@@ -309,14 +350,16 @@ static void cont_action(struct weft__action *a, weft_task *ante)
 
 static void all_hook(struct weft__action *a, weft_task *ante)
 {
-	(void)ante;
 	weft_task *t = weft__hook_of(a)->owner;
 	struct weft_task_cold *c =
 		atomic_load_explicit(&t->cold, memory_order_acquire);
 	/* acq_rel: the last antecedent to finish sees all the others */
 	if (atomic_fetch_sub_explicit(&c->countdown, 1,
 				      memory_order_acq_rel) == 1)
-		weft__continuation_activate(t, NULL);
+		/* the last antecedent decides where it runs (its
+		 * RUN_CONTINUATIONS_ASYNCHRONOUSLY); multi-task continuations
+		 * have no NOT_ON conditions to check against it */
+		weft__continuation_activate(t, ante);
 	weft_task_unref(t); /* the hook's reference */
 }
 
@@ -331,8 +374,10 @@ static void any_hook(struct weft__action *a, weft_task *ante)
 						    memory_order_acq_rel,
 						    memory_order_relaxed)) {
 		c->winner = weft_task_ref(ante);
-		weft__continuation_activate(t, NULL);
+		/* unhook the losers first: once the body has run, the
+		 * continuation drops its references on them */
 		weft__unhook_rest(t);
+		weft__continuation_activate(t, ante);
 	}
 	weft_task_unref(t); /* the hook's reference */
 }

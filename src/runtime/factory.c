@@ -77,25 +77,22 @@ void weft_task_factory_free(weft_task_factory *f)
 /*
  * The options for one call: OPTS's non-zero fields, else F's defaults
  * (DEFAULT_FLAGS being the factory's creation or continuation flags).
- * Returns -EINVAL when F is NULL or OPTS is malformed; ARG_FREE(ARG) has
- * then been called where it is known, as the plain forms do.
+ * Returns -EINVAL when F is NULL or OPTS is malformed, after calling
+ * OPTS->arg_free(ARG) as the plain forms do on error.
  */
 static int merge(const weft_task_factory *f, const weft_task_options *opts,
 		 unsigned default_flags, void *arg, weft_task_options *o)
 {
 	*o = WEFT_TASK_OPTIONS_INIT;
-	if (opts && opts->size < sizeof(*opts))
-		return -EINVAL; /* cannot trust the fields, arg_free included */
-	if (opts)
-		o->arg_free = opts->arg_free;
-	if (!f) {
-		if (o->arg_free)
-			o->arg_free(arg);
+	if (!f || (opts && opts->size < sizeof(*opts))) {
+		if (opts && opts->arg_free)
+			opts->arg_free(arg);
 		return -EINVAL;
 	}
 	o->flags = opts && opts->flags ? opts->flags : default_flags;
 	o->token = opts && opts->token.source ? opts->token : f->token;
 	o->scheduler = opts && opts->scheduler ? opts->scheduler : f->scheduler;
+	o->arg_free = opts ? opts->arg_free : NULL;
 	return 0;
 }
 

@@ -227,6 +227,11 @@ void weft_task_unref(weft_task *t)
 		weft__unref(t);
 }
 
+void weft_task_unref_any(void *task)
+{
+	weft_task_unref(task);
+}
+
 /* ---- identity and state ---------------------------------------------- */
 
 uint64_t weft_task_id(weft_task *t)

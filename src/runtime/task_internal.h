@@ -54,6 +54,9 @@ enum {
 	ACTION_WAITER = 1, /* wake a thread: run before everything else */
 	ACTION_INLINE = 2, /* cheap internal action: run on the completer */
 	ACTION_ASYNC = 4,  /* a continuation to queue, not run inline */
+	/* a combinator's hook (when_all, when_any, unwrap): inline, unless the
+	 * completed task runs continuations asynchronously */
+	ACTION_PROXY = 8,
 };
 
 struct weft__action {

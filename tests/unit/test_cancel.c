@@ -52,7 +52,8 @@ static void count_cb(void *arg)
 	atomic_fetch_add((atomic_int *)arg, 1);
 }
 
-/* ---- tokens ----------------------------------------------------------------- */
+/* ---- tokens -----------------------------------------------------------------
+ */
 
 TEST(cancel_source_new_bad_args)
 {
@@ -138,7 +139,8 @@ TEST(cancel_token_identity)
 	weft_cancel_source_unref(b);
 }
 
-/* ---- cancel and callbacks ------------------------------------------------- */
+/* ---- cancel and callbacks -------------------------------------------------
+ */
 
 struct order {
 	int seq[16];
@@ -319,7 +321,8 @@ TEST(cancel_callback_drops_last_reference)
 	CHECK_EQ(atomic_load(&n), 2);
 }
 
-/* ---- unregister vs cancel race -------------------------------------------- */
+/* ---- unregister vs cancel race --------------------------------------------
+ */
 
 struct race {
 	weft_cancel_source *s;
@@ -379,7 +382,8 @@ TEST(cancel_unregister_vs_cancel_exactly_one)
 	CHECK(removed >= 0 && removed <= iters);
 }
 
-/* ---- dispose waits for a running callback --------------------------------- */
+/* ---- dispose waits for a running callback ---------------------------------
+ */
 
 struct blocker {
 	weft_cancel_source *s;
@@ -416,8 +420,8 @@ TEST(cancel_dispose_waits_for_running_callback)
 {
 	struct blocker b = {0};
 	b.s = new_source();
-	REQUIRE(weft_cancel_register(weft_cancel_source_token(b.s),
-				     blocking_cb, &b, &b.reg) == 0);
+	REQUIRE(weft_cancel_register(weft_cancel_source_token(b.s), blocking_cb,
+				     &b, &b.reg) == 0);
 	pthread_t c, d;
 	pthread_create(&c, NULL, blocker_cancel, &b);
 	REQUIRE(wait_flag(&b.started, 30000));
@@ -438,8 +442,8 @@ TEST(cancel_unregister_does_not_wait)
 {
 	struct blocker b = {0};
 	b.s = new_source();
-	REQUIRE(weft_cancel_register(weft_cancel_source_token(b.s),
-				     blocking_cb, &b, &b.reg) == 0);
+	REQUIRE(weft_cancel_register(weft_cancel_source_token(b.s), blocking_cb,
+				     &b, &b.reg) == 0);
 	pthread_t c;
 	pthread_create(&c, NULL, blocker_cancel, &b);
 	REQUIRE(wait_flag(&b.started, 30000));
@@ -492,7 +496,8 @@ TEST(cancel_dispose_before_cancel_removes)
 	weft_cancel_source_unref(s);
 }
 
-/* ---- linked sources --------------------------------------------------------- */
+/* ---- linked sources ---------------------------------------------------------
+ */
 
 TEST(cancel_linked_bad_args)
 {
@@ -598,7 +603,8 @@ TEST(cancel_linked_chain)
 	}
 	weft_cancel_source_cancel(root);
 	for (int i = 0; i < 10; i++)
-		CHECK(weft_cancel_requested(weft_cancel_source_token(chain[i])));
+		CHECK(weft_cancel_requested(
+			weft_cancel_source_token(chain[i])));
 	for (int i = 9; i >= 0; i--)
 		weft_cancel_source_unref(chain[i]);
 	weft_cancel_source_unref(root);
@@ -645,7 +651,8 @@ TEST(cancel_linked_release_races_parent_cancel)
 	}
 }
 
-/* ---- cancel_after ------------------------------------------------------------ */
+/* ---- cancel_after
+ * ------------------------------------------------------------ */
 
 TEST(cancel_after_bad_args)
 {
@@ -730,20 +737,24 @@ TEST(cancel_after_then_release_source)
 
 TEST(cancel_after_many_sources)
 {
-	enum { N = 200 };
+	enum {
+		N = 200
+	};
 	weft_cancel_source *s[N];
 	for (int i = 0; i < N; i++) {
 		s[i] = new_source();
 		REQUIRE(weft_cancel_source_cancel_after(s[i], 1 + i % 20) == 0);
 	}
 	for (int i = 0; i < N; i++) {
-		CHECK_EQ(weft_cancel_wait(weft_cancel_source_token(s[i]), 30000),
-			 0);
+		CHECK_EQ(
+			weft_cancel_wait(weft_cancel_source_token(s[i]), 30000),
+			0);
 		weft_cancel_source_unref(s[i]);
 	}
 }
 
-/* ---- try_reset ----------------------------------------------------------------- */
+/* ---- try_reset
+ * ----------------------------------------------------------------- */
 
 TEST(cancel_try_reset)
 {
@@ -788,7 +799,8 @@ TEST(cancel_try_reset_drops_timer)
 	weft_cancel_source_unref(s);
 }
 
-/* ---- waiting --------------------------------------------------------------------- */
+/* ---- waiting
+ * --------------------------------------------------------------------- */
 
 TEST(cancel_wait_timeouts)
 {
@@ -817,7 +829,9 @@ static void *wait_thread(void *arg)
 TEST(cancel_wait_woken_by_cancel)
 {
 	weft_cancel_source *s = new_source();
-	enum { N = 6 };
+	enum {
+		N = 6
+	};
 	struct waiter w[N];
 	pthread_t th[N];
 	for (int i = 0; i < N; i++) {
@@ -833,7 +847,8 @@ TEST(cancel_wait_woken_by_cancel)
 	weft_cancel_source_unref(s);
 }
 
-/* ---- concurrency ------------------------------------------------------------------ */
+/* ---- concurrency
+ * ------------------------------------------------------------------ */
 
 struct churn {
 	weft_cancel_source *s;
@@ -868,7 +883,9 @@ TEST(cancel_concurrent_register_unregister_cancel)
 {
 	struct churn c = {0};
 	c.s = new_source();
-	enum { N = 4 };
+	enum {
+		N = 4
+	};
 	pthread_t th[N];
 	for (int i = 0; i < N; i++)
 		pthread_create(&th[i], NULL, churn_thread, &c);

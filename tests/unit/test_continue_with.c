@@ -1291,11 +1291,11 @@ TEST(attached_continuation_keeps_its_parent_waiting)
 	REQUIRE(weft_task_start_new(&parent, attaching_parent, &pc, NULL) ==
 		0);
 	CHECK(wait_status(parent, WEFT_STATUS_WAITING_FOR_CHILDREN, 30));
-	CHECK_EQ(pc.rc, 0);
 	CHECK_EQ(weft_task_wait(parent, 30, WEFT_TOKEN_NONE, NULL),
 		 -ETIMEDOUT);
 	CHECK_EQ(weft_promise_set_result(p, NULL, NULL), 0);
 	CHECK_EQ(wait_inf(parent), 0);
+	CHECK_EQ(pc.rc, 0);
 	CHECK_EQ(atomic_load(&pc.cont_ran), 1);
 	/* the parent is not completed before its child */
 	CHECK(weft_task_is_completed(pc.cont));
@@ -1385,6 +1385,7 @@ TEST(attached_continuation_respects_deny_child_attach_of_parent)
  * completes while K is still blocked. */
 struct child_parent_ctx {
 	weft_task *child;
+	atomic_int child_ready; /* publishes CHILD */
 	atomic_int child_go;
 	atomic_int k_go, k_started;
 	bool child_saw, k_saw;
@@ -1406,6 +1407,7 @@ static weft_error *parent_with_child(weft_task *self, void *arg)
 
 	(void)self;
 	weft_task_start_new(&cp->child, blocked_child, cp, &o);
+	atomic_store(&cp->child_ready, 1);
 	return NULL;
 }
 
@@ -1429,6 +1431,7 @@ TEST(attachment_is_to_the_current_task_not_the_antecedent)
 	REQUIRE(weft_task_start_new(&parent, parent_with_child, &cp, NULL) ==
 		0);
 	CHECK(wait_status(parent, WEFT_STATUS_WAITING_FOR_CHILDREN, 30));
+	REQUIRE(wait_flag(&cp.child_ready, 30));
 	REQUIRE(cp.child != NULL);
 	REQUIRE(weft_task_continue_with(&k, cp.child, k_cont, &cp, &o) == 0);
 	atomic_store(&cp.child_go, 1);

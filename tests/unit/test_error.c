@@ -82,7 +82,9 @@ static void *ref_churn(void *arg)
 TEST(error_shared_between_threads)
 {
 	weft_error *e = weft_error_new(-EIO, "shared");
-	enum { N = 4 };
+	enum {
+		N = 4
+	};
 	pthread_t th[N];
 	for (int i = 0; i < N; i++)
 		REQUIRE(pthread_create(&th[i], NULL, ref_churn, e) == 0);
@@ -282,9 +284,9 @@ TEST(error_base)
 	/* A plain error is its own base. */
 	CHECK_PTR_EQ(weft_error_base(a), a);
 
-	weft_error *ae1 = agg_of(&a, 1);	   /* AE[A] */
-	weft_error *ae2 = agg_of(&ae1, 1);	   /* AE[AE[A]] */
-	weft_error *ae3 = agg_of(&ae2, 1);	   /* AE[AE[AE[A]]] */
+	weft_error *ae1 = agg_of(&a, 1);   /* AE[A] */
+	weft_error *ae2 = agg_of(&ae1, 1); /* AE[AE[A]] */
+	weft_error *ae3 = agg_of(&ae2, 1); /* AE[AE[AE[A]]] */
 	CHECK_PTR_EQ(weft_error_base(ae3), ae1);
 	CHECK_PTR_EQ(weft_error_base(ae1), ae1);
 
@@ -443,7 +445,9 @@ TEST(strerror_thread_safe)
 {
 	for (int e = 1; e < 200; e++)
 		expected_text[e] = strdup(strerror(e));
-	enum { N = 8 };
+	enum {
+		N = 8
+	};
 	pthread_t th[N];
 	for (int i = 0; i < N; i++)
 		REQUIRE(pthread_create(&th[i], NULL, strerror_worker, NULL) ==

@@ -56,7 +56,8 @@ static void count_cb(void *arg)
 	atomic_fetch_add((atomic_int *)arg, 1);
 }
 
-/* ---- timers ------------------------------------------------------------------ */
+/* ---- timers
+ * ------------------------------------------------------------------ */
 
 TEST(evloop_timer_bad_args)
 {
@@ -98,7 +99,9 @@ static void record_cb(void *arg)
 
 TEST(evloop_timers_fire_in_deadline_order)
 {
-	enum { N = 300 };
+	enum {
+		N = 300
+	};
 	static struct fired f = {.lock = PTHREAD_MUTEX_INITIALIZER,
 				 .on_event_thread = true};
 	static struct fired_arg args[N];
@@ -132,7 +135,9 @@ TEST(evloop_timers_fire_in_deadline_order)
 
 TEST(evloop_equal_delays_fire_in_start_order)
 {
-	enum { N = 100 };
+	enum {
+		N = 100
+	};
 	static struct fired f = {.lock = PTHREAD_MUTEX_INITIALIZER};
 	static struct fired_arg args[N];
 	for (int i = 0; i < N; i++) {
@@ -166,7 +171,9 @@ TEST(evloop_timer_cancel)
 	CHECK_EQ(atomic_load(&n), 0);
 
 	/* Many timers, every other one canceled: only the rest fire. */
-	enum { N = 400 };
+	enum {
+		N = 400
+	};
 	static weft__timer *ts[N];
 	static atomic_int hits[N];
 	for (int i = 0; i < N; i++)
@@ -274,7 +281,8 @@ TEST(evloop_timer_started_from_callback)
 	CHECK_EQ(atomic_load(&c.err), 0);
 }
 
-/* ---- fd watches --------------------------------------------------------------- */
+/* ---- fd watches
+ * --------------------------------------------------------------- */
 
 struct ready {
 	atomic_int n;
@@ -391,7 +399,9 @@ TEST(evloop_watch_cancel)
 	REQUIRE(wait_count(&started, 1, 30000));
 	int base = count_open_fds();
 	struct ready r = {0};
-	enum { N = 100 };
+	enum {
+		N = 100
+	};
 	weft__watch *w[N];
 	for (int i = 0; i < N; i++)
 		REQUIRE(weft__watch_fd(&w[i], p[0], EPOLLIN, ready_cb, &r) ==
@@ -438,7 +448,8 @@ TEST(evloop_watch_cancel_vs_fire_exactly_one)
 	CHECK_EQ(neither, 0);
 }
 
-/* ---- fork ------------------------------------------------------------------------ */
+/* ---- fork
+ * ------------------------------------------------------------------------ */
 
 static atomic_int inherited_hits;
 

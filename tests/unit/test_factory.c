@@ -440,8 +440,10 @@ TEST(bad_calls)
 	/* a malformed options struct */
 	o = WEFT_TASK_OPTIONS_INIT;
 	o.size = 1;
+	o.arg_free = count_free;
 	CHECK_EQ(weft_task_factory_start_new(f, &t, probe_body, &p, &o),
 		 -EINVAL);
+	CHECK_EQ(atomic_load(&frees), 4);
 	CHECK(t == NULL);
 	CHECK_EQ(atomic_load(&p.ran), 0);
 	weft_task_unref(ante);

@@ -75,7 +75,8 @@ static void check_canceled_with(weft_task *t, weft_cancel_token tok)
 	weft_error_unref(err);
 }
 
-/* ---- weft_task_delay -------------------------------------------------------- */
+/* ---- weft_task_delay --------------------------------------------------------
+ */
 
 TEST(delay_bad_args)
 {
@@ -159,8 +160,8 @@ TEST(delay_canceled_synchronously_inside_cancel)
 			check_canceled_with(t, tok);
 		} else {
 			/* 1 ms may have fired first: either outcome. */
-			int rc = weft_task_wait(t, 30000, WEFT_TOKEN_NONE,
-						NULL);
+			int rc =
+				weft_task_wait(t, 30000, WEFT_TOKEN_NONE, NULL);
 			CHECK(rc == 0 || rc == -ECANCELED);
 		}
 		weft_task_unref(t);
@@ -172,8 +173,8 @@ TEST(delay_infinite_without_cancel_stays_pending)
 {
 	weft_cancel_source *s = new_source();
 	weft_task *t;
-	REQUIRE(weft_task_delay(&t, WEFT_INFINITE, weft_cancel_source_token(s)) ==
-		0);
+	REQUIRE(weft_task_delay(&t, WEFT_INFINITE,
+				weft_cancel_source_token(s)) == 0);
 	CHECK_EQ(weft_task_wait(t, 50, WEFT_TOKEN_NONE, NULL), -ETIMEDOUT);
 	CHECK_EQ(weft_task_get_status(t), WEFT_STATUS_WAITING_FOR_ACTIVATION);
 	weft_cancel_source_cancel(s); /* let it finish (no leak) */
@@ -255,17 +256,21 @@ TEST(delay_fire_vs_cancel_race)
 
 TEST(delay_many_concurrent)
 {
-	enum { N = 500 };
+	enum {
+		N = 500
+	};
 	static weft_task *t[N];
 	for (int i = 0; i < N; i++)
-		REQUIRE(weft_task_delay(&t[i], 1 + i % 50, WEFT_TOKEN_NONE) == 0);
+		REQUIRE(weft_task_delay(&t[i], 1 + i % 50, WEFT_TOKEN_NONE) ==
+			0);
 	for (int i = 0; i < N; i++) {
 		CHECK_EQ(weft_task_wait(t[i], 30000, WEFT_TOKEN_NONE, NULL), 0);
 		weft_task_unref(t[i]);
 	}
 }
 
-/* ---- weft_task_from_timer ---------------------------------------------------- */
+/* ---- weft_task_from_timer
+ * ---------------------------------------------------- */
 
 TEST(from_timer_is_delay)
 {
@@ -291,7 +296,8 @@ TEST(from_timer_is_delay)
 	weft_cancel_source_unref(s);
 }
 
-/* ---- weft_task_from_fd --------------------------------------------------------- */
+/* ---- weft_task_from_fd
+ * --------------------------------------------------------- */
 
 TEST(from_fd_bad_args)
 {
@@ -303,9 +309,9 @@ TEST(from_fd_bad_args)
 	CHECK_EQ(weft_task_from_fd(&t, -1, EPOLLIN, WEFT_TOKEN_NONE), -EINVAL);
 	CHECK(t == NULL);
 	CHECK_EQ(weft_task_from_fd(&t, p[0], 0, WEFT_TOKEN_NONE), -EINVAL);
-	CHECK_EQ(weft_task_from_fd(&t, p[0], EPOLLIN | EPOLLET,
-				   WEFT_TOKEN_NONE),
-		 -EINVAL);
+	CHECK_EQ(
+		weft_task_from_fd(&t, p[0], EPOLLIN | EPOLLET, WEFT_TOKEN_NONE),
+		-EINVAL);
 	close(p[0]);
 	close(p[1]);
 	CHECK_EQ(weft_task_from_fd(&t, p[0], EPOLLIN, WEFT_TOKEN_NONE), -EBADF);
@@ -420,7 +426,8 @@ TEST(from_fd_ready_vs_cancel_race)
 	CHECK_EQ(done, iters);
 }
 
-/* ---- weft_task_from_pid ---------------------------------------------------------- */
+/* ---- weft_task_from_pid
+ * ---------------------------------------------------------- */
 
 static bool have_pidfd(void)
 {
@@ -566,8 +573,7 @@ TEST(from_pid_cancel_does_not_reap)
 			pause();
 	}
 	weft_task *t;
-	REQUIRE(weft_task_from_pid(&t, pid, weft_cancel_token_canceled()) ==
-		0);
+	REQUIRE(weft_task_from_pid(&t, pid, weft_cancel_token_canceled()) == 0);
 	check_canceled_with(t, weft_cancel_token_canceled());
 	weft_task_unref(t);
 
@@ -586,7 +592,8 @@ TEST(from_pid_cancel_does_not_reap)
 	weft_cancel_source_unref(s);
 }
 
-/* ---- fork ----------------------------------------------------------------------- */
+/* ---- fork
+ * ----------------------------------------------------------------------- */
 
 TEST(io_works_in_forked_child)
 {
