@@ -201,7 +201,9 @@ void weft__run_inline_action(struct weft__action *a, weft_task *done)
 		/* Inside another synchronous action on this thread: run this
 		 * one after it returns, so a chain of a million synchronous
 		 * continuations runs in a loop, not a million frames deep. */
-		a->done = done;
+		/* the completed task must outlive the wait in the queue: its
+		 * completer may drop it as soon as we return */
+		a->done = weft_task_ref(done);
 		a->next = NULL;
 		if (tls->tramp_tail)
 			tls->tramp_tail->next = a;
@@ -216,7 +218,9 @@ void weft__run_inline_action(struct weft__action *a, weft_task *done)
 		tls->tramp_head = a->next;
 		if (!tls->tramp_head)
 			tls->tramp_tail = NULL;
-		a->fn(a, a->done);
+		weft_task *d = a->done;
+		a->fn(a, d); /* A may be gone after this */
+		weft_task_unref(d);
 	}
 	tls->tramp_active = false;
 }
@@ -382,10 +386,13 @@ static void any_hook(struct weft__action *a, weft_task *ante)
 	weft_task_unref(t); /* the hook's reference */
 }
 
-/* A canceled continuation token: complete the continuation at once. */
+/* A canceled continuation token: complete the continuation at once.  The
+ * registration holds the continuation weakly (see task.c). */
 static void cont_token_canceled(void *arg)
 {
 	weft_task *t = arg;
+	if (!weft__task_try_ref(t))
+		return;
 	struct weft_task_cold *c =
 		atomic_load_explicit(&t->cold, memory_order_acquire);
 	if (weft__task_cancel_now(t, c->token)) {
@@ -395,7 +402,7 @@ static void cont_token_canceled(void *arg)
 			 weft__task_remove_action(c->antecedents[0], &t->act))
 			weft_task_unref(t); /* the action list's reference */
 	}
-	weft_task_unref(t); /* the registration's reference */
+	weft__unref(t);
 }
 
 weft_error *weft__continuation_invoke(weft_task *t)
@@ -486,12 +493,6 @@ static int cont_new(weft_task **out, weft_task *const *antes, size_t n,
 		*out = t;
 		return 0;
 	}
-	if (!lazy && c->token.source) {
-		weft_task_ref(t); /* the registration's */
-		if (weft_cancel_register(c->token, cont_token_canceled, t,
-					 &c->reg) != 0)
-			weft_task_unref(t);
-	}
 	unsigned akind = (f & WEFT_CONT_EXECUTE_SYNCHRONOUSLY) ? ACTION_INLINE
 							       : ACTION_ASYNC;
 	if (kind == CONT_ONE) {
@@ -516,6 +517,12 @@ static int cont_new(weft_task **out, weft_task *const *antes, size_t n,
 			return rc;
 		}
 	}
+	/* Registered only now that the hooks exist, so the callback finds
+	 * them; a token canceled meanwhile runs it right here. */
+	if (!lazy && c->token.source)
+		/* weak: see cont_token_canceled */
+		weft_cancel_register(c->token, cont_token_canceled, t,
+				     &c->reg);
 	*out = t;
 	return 0;
 }

@@ -24,12 +24,19 @@ struct fork_job {
 	weft_action_fn fn;
 	void *arg;
 	weft_error *err;
+	weft_task *current; /* the forking task: a thief runs as part of it */
 };
 
 static void fork_job_run(struct weft__job *j)
 {
 	struct fork_job *f = (struct fork_job *)j;
+	/* A stolen half is still the forking task's work: it sees that task
+	 * as current (its id, its scheduler), as the owner's half does. */
+	struct weft__tls *tls = &weft__tls;
+	weft_task *prev = tls->current;
+	tls->current = f->current;
 	f->err = f->fn(f->arg);
+	tls->current = prev;
 	/* release: pairs with the acquire in job_done(); after this store
 	 * the owner's frame may go, so only the address is used below */
 	atomic_store_explicit(&j->done, 1, memory_order_release);
@@ -46,6 +53,7 @@ static inline void fork2(weft_action_fn a, void *arg_a, weft_action_fn b,
 	f.fn = b;
 	f.arg = arg_b;
 	f.err = NULL;
+	f.current = weft__tls.current;
 	if (!weft__pool_push_job(&f.job)) {
 		*err_a = a(arg_a);
 		*err_b = b(arg_b);
@@ -403,9 +411,12 @@ static weft_error *loop_split(void *arg)
 	struct loop_shared *s = p->s;
 	/* split in halves until a chunk is small enough: thieves take the
 	 * big halves, which keeps the number of steals logarithmic */
-	while ((uint64_t)(p->hi - p->lo) > (uint64_t)s->grain &&
-	       atomic_load_explicit(&s->budget, memory_order_relaxed) > 0) {
-		int64_t mid = p->lo + (int64_t)((uint64_t)(p->hi - p->lo) / 2);
+	/* widths in unsigned arithmetic: [INT64_MIN, INT64_MAX) is wider
+	 * than any int64_t */
+	uint64_t width = (uint64_t)p->hi - (uint64_t)p->lo;
+	if (width > (uint64_t)s->grain &&
+	    atomic_load_explicit(&s->budget, memory_order_relaxed) > 0) {
+		int64_t mid = (int64_t)((uint64_t)p->lo + width / 2);
 		struct loop_part right = { s, mid, p->hi };
 		struct loop_part left = { s, p->lo, mid };
 		weft_error *el, *er;
@@ -441,7 +452,7 @@ static int run_loop(struct loop_shared *s, int64_t from, int64_t to,
 		return 0;
 	weft_scheduler *sched = fork_pool(opts);
 	unsigned workers = weft_pool_size(sched);
-	uint64_t n = (uint64_t)(to - from);
+	uint64_t n = (uint64_t)to - (uint64_t)from;
 	if (s->grain <= 0) {
 		/* about eight chunks per worker: enough to balance load,
 		 * few enough that the per-chunk cost disappears */

@@ -166,6 +166,11 @@ void weft__report_unobserved(weft_error *err)
 
 static void cold_free(weft_task *t, struct weft_task_cold *c)
 {
+	/* A registration still here belongs to a task that never completed:
+	 * remove it, waiting for its callback if one is running right now
+	 * (the callback found the count at zero and is leaving). */
+	if (c->reg.node)
+		weft_cancel_registration_dispose(&c->reg);
 	uint32_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
 	if ((st & TS_FAULTED) && !(st & TS_OBSERVED) && c->nerrors) {
 		weft_error *agg = c->aggregate;
@@ -448,14 +453,18 @@ int weft__task_attach_to_current(weft_task *t, unsigned flags)
 	return 0;
 }
 
-/* The cancellation callback of weft_task_create's registration. */
+/* The cancellation callback of weft_task_create's registration.  The
+ * registration holds the task weakly: if the task is already being freed
+ * there is nothing to cancel (its free path waits for this callback). */
 static void created_token_canceled(void *arg)
 {
 	weft_task *t = arg;
+	if (!weft__task_try_ref(t))
+		return;
 	struct weft_task_cold *c =
 		atomic_load_explicit(&t->cold, memory_order_acquire);
 	weft__task_cancel_now(t, c->token);
-	weft_task_unref(t); /* the registration's reference */
+	weft__unref(t);
 }
 
 static int task_new(weft_task **out, weft_task_fn fn, void *arg,
@@ -496,15 +505,12 @@ static int task_new(weft_task **out, weft_task_fn fn, void *arg,
 	}
 	if (has_token && register_token) {
 		struct weft_task_cold *c = weft__task_cold(t);
-		if (weft_cancel_requested(c->token)) {
+		if (weft_cancel_requested(c->token))
 			weft__task_cancel_now(t, c->token);
-		} else {
-			weft_task_ref(t); /* the registration's */
-			if (weft_cancel_register(c->token,
-						 created_token_canceled, t,
-						 &c->reg) != 0)
-				weft_task_unref(t);
-		}
+		else
+			/* weak: see created_token_canceled */
+			weft_cancel_register(c->token, created_token_canceled,
+					     t, &c->reg);
 	}
 	*out = t;
 	return 0;
@@ -845,8 +851,9 @@ void weft__task_complete_final(weft_task *t, uint32_t final)
 	}
 	struct weft__action *list = weft__task_close_actions(t);
 	weft__actions_wake_waiters(&list, t);
-	if (c->reg.node && weft_cancel_unregister(&c->reg))
-		weft_task_unref(t); /* the registration never ran */
+	/* the token has nothing more to do for a completed task */
+	if (c->reg.node)
+		weft_cancel_unregister(&c->reg);
 	if (c->parent) {
 		weft_task *parent = c->parent;
 		child_done(parent, t);

@@ -289,9 +289,31 @@ static inline void weft__unref(weft_task *t)
 	 * change it, so the atomic decrement can be skipped.  acquire: pairs
 	 * with the release half of other threads' decrements, so their
 	 * writes to the task happen before we free it. */
-	if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1 ||
+	/* The shortcut is only for tasks without a cold block: a token
+	 * registration (which needs one) holds a weak reference that may
+	 * still be upgraded while we look (weft__task_try_ref). */
+	if ((atomic_load_explicit(&t->refs, memory_order_acquire) == 1 &&
+	     !atomic_load_explicit(&t->cold, memory_order_relaxed)) ||
 	    atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
 		weft__task_free(t);
+}
+
+/*
+ * Take a reference unless the count already reached zero (the task is
+ * being freed).  Used by token callbacks, which hold the task weakly: a
+ * task nobody else references must not be kept alive by its token.
+ */
+static inline bool weft__task_try_ref(weft_task *t)
+{
+	uint32_t n = atomic_load_explicit(&t->refs, memory_order_relaxed);
+	do {
+		if (n == 0)
+			return false;
+		/* acquire: pairs with the release half of the decrements */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&t->refs, &n, n + 1, memory_order_acquire,
+		memory_order_relaxed));
+	return true;
 }
 
 static inline uint32_t weft__task_state(const weft_task *t)
