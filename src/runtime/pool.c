@@ -277,8 +277,12 @@ static bool unpark_self(struct weft__pool *p, struct weft__worker *w)
 	return removed;
 }
 
-/* Park W until woken.  Returns false when the pool is stopping. */
-static bool park(struct weft__worker *w)
+/*
+ * Park W until woken.  Returns false when the pool is stopping.  RECHECK:
+ * look at the queues once more after joining the idle list (the lost
+ * wake-up guard); a spare parking because enough others run skips it.
+ */
+static bool park(struct weft__worker *w, bool recheck)
 {
 	struct weft__pool *p = w->pool;
 	pthread_mutex_lock(&p->idle_lock);
@@ -296,7 +300,7 @@ static bool park(struct weft__worker *w)
 	 * (global-queue mutex) so that either we see its work or it sees us
 	 * on the idle list. */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (work_visible(p) ||
+	if ((recheck && work_visible(p)) ||
 	    atomic_load_explicit(&p->stop, memory_order_acquire)) {
 		if (unpark_self(p, w)) {
 			start_searching(w);
@@ -327,12 +331,33 @@ static inline void run_task(weft_task *t)
 	weft__unref(t); /* the queue's reference */
 }
 
+/*
+ * A spare (started to stand in for a blocked worker) gives the pool back
+ * its width once the blocked worker runs again: it parks when more workers
+ * are runnable than the pool's size, and is woken like any idle worker.
+ */
+static bool spare_in_excess(struct weft__worker *w)
+{
+	struct weft__pool *p = w->pool;
+	if (w->index < p->nthreads || weft__deque_size(&w->dq) > 0)
+		return false;
+	int n = (int)atomic_load_explicit(&p->nworkers, memory_order_relaxed);
+	int runnable = n - atomic_load_explicit(&p->nidle, memory_order_relaxed) -
+		       atomic_load_explicit(&p->nblocked, memory_order_relaxed);
+	return runnable > (int)p->nthreads;
+}
+
 static void *worker_main(void *arg)
 {
 	struct weft__worker *w = arg;
 	struct weft__pool *p = w->pool;
 	weft__tls.worker = w;
 	for (;;) {
+		if (spare_in_excess(w)) {
+			if (!park(w, false))
+				break;
+			continue;
+		}
 		weft_task *t = find_work(w);
 		if (t) {
 			stop_searching(w);
@@ -357,7 +382,7 @@ static void *worker_main(void *arg)
 		}
 		if (atomic_load_explicit(&p->stop, memory_order_acquire))
 			break;
-		if (!park(w))
+		if (!park(w, true))
 			break;
 	}
 	stop_searching(w);
