@@ -35,8 +35,8 @@ BENCH_UNUSED static uint64_t bench_now_ns(void)
 }
 
 BENCH_UNUSED static void bench_result(const char *bench, const char *impl,
-				      int workers, long long size,
-				      double units, uint64_t ns)
+				      int workers, long long size, double units,
+				      uint64_t ns)
 {
 	printf("RESULT bench=%s impl=%s workers=%d size=%lld units=%.0f ns=%llu per=%.3f\n",
 	       bench, impl, workers, size, units, (unsigned long long)ns,
@@ -48,7 +48,8 @@ BENCH_UNUSED static void bench_check(const char *bench, const char *impl,
 				     long long got, long long want)
 {
 	if (got != want) {
-		fprintf(stderr, "WRONG ANSWER bench=%s impl=%s got=%lld want=%lld\n",
+		fprintf(stderr,
+			"WRONG ANSWER bench=%s impl=%s got=%lld want=%lld\n",
 			bench, impl, got, want);
 		exit(3);
 	}
@@ -59,6 +60,17 @@ BENCH_UNUSED static void bench_usage(const char *prog, const char *benches)
 	fprintf(stderr, "usage: %s BENCH WORKERS SIZE\n  BENCH: %s\n", prog,
 		benches);
 	exit(2);
+}
+
+/*
+ * False when BENCH_NO_WARMUP is set (to anything but "" or "0"): bench/run.sh
+ * sets it under callgrind, where it subtracts the instruction counts of two
+ * sizes and a warm-up run would not cancel out.
+ */
+BENCH_UNUSED static int bench_warmup(void)
+{
+	const char *e = getenv("BENCH_NO_WARMUP");
+	return !(e && *e && strcmp(e, "0"));
 }
 
 /* ---- fib -------------------------------------------------------------- */
@@ -75,7 +87,7 @@ BENCH_UNUSED static long long bench_fib_ref(int n)
 	return a;
 }
 
-/* Calls made by the naive recursion fib(n) = fib(n-1) + fib(n-2): 2 fib(n+1) - 1. */
+/* Calls the naive recursion fib(n) = fib(n-1) + fib(n-2) makes: 2fib(n+1)-1 */
 BENCH_UNUSED static double bench_fib_calls(int n)
 {
 	return 2.0 * (double)bench_fib_ref(n + 1) - 1.0;
@@ -83,7 +95,7 @@ BENCH_UNUSED static double bench_fib_calls(int n)
 
 /* ---- skynet ------------------------------------------------------------ */
 
-/* depth D, 10-way fan-out: 10^D leaves numbered 0..10^D-1; answer = their sum. */
+/* Depth D, 10-way fan-out: leaves 0 .. 10^D-1; the answer is their sum. */
 BENCH_UNUSED static long long bench_skynet_leaves(int depth)
 {
 	long long n = 1;
@@ -130,18 +142,19 @@ BENCH_UNUSED static void bench_nq_count(int n, unsigned cols, unsigned d1,
 		free_ &= free_ - 1;
 		(*placements)++;
 		bench_nq_count(n, cols | bit, ((d1 | bit) << 1) & all,
-			       (d2 | bit) >> 1, row + 1, solutions,
-			       placements);
+			       (d2 | bit) >> 1, row + 1, solutions, placements);
 	}
 }
 
 /* Published solution counts (OEIS A000170), an independent check. */
 BENCH_UNUSED static long long bench_nq_known(int n)
 {
-	static const long long k[] = {1,     1,	    0,	    0,	     2,
-				      10,    4,	    40,	    92,	     352,
-				      724,   2680,  14200,  73712,   365596,
-				      2279184};
+	/* clang-format off */
+	static const long long k[] = {
+		1, 1, 0, 0, 2, 10, 4, 40, 92, 352, 724, 2680, 14200, 73712,
+		365596, 2279184,
+	};
+	/* clang-format on */
 	return (n >= 0 && n < 16) ? k[n] : -1;
 }
 

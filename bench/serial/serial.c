@@ -2,6 +2,7 @@
  * serial.c - the serial C reference for every benchmark of issue #2.
  * Same recursions as the parallel versions, with the task spawns removed.
  */
+#define _GNU_SOURCE /* clock_gettime, CLOCK_MONOTONIC under -std=c17 */
 #include "../common/bench.h"
 
 static const char *IMPL = "serial";
@@ -50,12 +51,15 @@ int main(int argc, char **argv)
 
 	if (!strcmp(b, "fib")) {
 		int n = (int)size;
-		bench_check(b, IMPL, fib(n > 5 ? n - 5 : n), bench_fib_ref(n > 5 ? n - 5 : n));
+		if (bench_warmup())
+			bench_check(b, IMPL, fib(n > 5 ? n - 5 : n),
+				    bench_fib_ref(n > 5 ? n - 5 : n));
 		t0 = bench_now_ns();
 		long long r = fib(n);
 		t1 = bench_now_ns();
 		bench_check(b, IMPL, r, bench_fib_ref(n));
-		bench_result(b, IMPL, workers, size, bench_fib_calls(n), t1 - t0);
+		bench_result(b, IMPL, workers, size, bench_fib_calls(n),
+			     t1 - t0);
 	} else if (!strcmp(b, "skynet")) {
 		int d = (int)size;
 		long long leaves = bench_skynet_leaves(d);
@@ -63,7 +67,8 @@ int main(int argc, char **argv)
 		long long r = skynet(0, leaves);
 		t1 = bench_now_ns();
 		bench_check(b, IMPL, r, bench_skynet_ref(d));
-		bench_result(b, IMPL, workers, size, bench_skynet_tasks(d), t1 - t0);
+		bench_result(b, IMPL, workers, size, bench_skynet_tasks(d),
+			     t1 - t0);
 	} else if (!strcmp(b, "nqueens")) {
 		int n = (int)size;
 		long long sol = 0, pl = 0;
@@ -81,7 +86,8 @@ int main(int argc, char **argv)
 		for (long long i = 0; i < n; i++)
 			a[i] = bench_pfor_value(i);
 		volatile double sink = 0;
-		for (long long i = 0; i < n; i++) /* warm the cache/TLB as the others do */
+		/* one untimed pass, as the others' warm-up runs */
+		for (long long i = 0; i < n; i++)
 			sink += a[i];
 		t0 = bench_now_ns();
 		double s = 0;

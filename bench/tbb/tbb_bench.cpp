@@ -84,31 +84,39 @@ int main(int argc, char **argv)
 	if (!strcmp(b, "fib")) {
 		int n = (int)size;
 		long long r = 0;
-		arena.execute([&] { r = fib(n > 5 ? n - 5 : n); }); // warm-up
-		bench_check(b, IMPL, r, bench_fib_ref(n > 5 ? n - 5 : n));
+		if (bench_warmup()) {
+			arena.execute([&] { r = fib(n > 5 ? n - 5 : n); });
+			bench_check(b, IMPL, r,
+				    bench_fib_ref(n > 5 ? n - 5 : n));
+		}
 		arena.execute([&] {
 			t0 = bench_now_ns();
 			r = fib(n);
 			t1 = bench_now_ns();
 		});
 		bench_check(b, IMPL, r, bench_fib_ref(n));
-		bench_result(b, IMPL, workers, size, bench_fib_calls(n), t1 - t0);
+		bench_result(b, IMPL, workers, size, bench_fib_calls(n),
+			     t1 - t0);
 	} else if (!strcmp(b, "skynet")) {
 		int d = (int)size;
 		long long r = 0;
-		arena.execute([&] { r = skynet(0, bench_skynet_leaves(d > 1 ? d - 1 : d)); });
+		arena.execute([&] {
+			r = skynet(0, bench_skynet_leaves(d > 1 ? d - 1 : d));
+		});
 		arena.execute([&] {
 			t0 = bench_now_ns();
 			r = skynet(0, bench_skynet_leaves(d));
 			t1 = bench_now_ns();
 		});
 		bench_check(b, IMPL, r, bench_skynet_ref(d));
-		bench_result(b, IMPL, workers, size, bench_skynet_tasks(d), t1 - t0);
+		bench_result(b, IMPL, workers, size, bench_skynet_tasks(d),
+			     t1 - t0);
 	} else if (!strcmp(b, "nqueens")) {
 		int n = (int)size;
 		long long sol = 0, pl = 0, r = 0;
 		bench_nq_count(n, 0, 0, 0, 0, &sol, &pl);
-		arena.execute([&] { r = nqueens(n > 2 ? n - 2 : n, 0, 0, 0, 0); });
+		arena.execute(
+			[&] { r = nqueens(n > 2 ? n - 2 : n, 0, 0, 0, 0); });
 		arena.execute([&] {
 			t0 = bench_now_ns();
 			r = nqueens(n, 0, 0, 0, 0);
@@ -126,7 +134,8 @@ int main(int argc, char **argv)
 				tbb::blocked_range<long long>(0, n), 0.0,
 				[&](const tbb::blocked_range<long long> &r,
 				    double s) {
-					for (long long i = r.begin(); i < r.end(); i++)
+					for (long long i = r.begin();
+					     i < r.end(); i++)
 						s += a[(size_t)i];
 					return s;
 				},
