@@ -414,13 +414,17 @@ static weft_error *loop_split(void *arg)
 	/* widths in unsigned arithmetic: [INT64_MIN, INT64_MAX) is wider
 	 * than any int64_t */
 	uint64_t width = (uint64_t)p->hi - (uint64_t)p->lo;
+	/* reserve a fork from the budget first, so two threads cannot both
+	 * take the last one; give it back when there was none */
 	if (width > (uint64_t)s->grain &&
-	    atomic_load_explicit(&s->budget, memory_order_relaxed) > 0) {
+	    atomic_fetch_sub_explicit(&s->budget, 1, memory_order_relaxed) <=
+		    0)
+		atomic_fetch_add_explicit(&s->budget, 1, memory_order_relaxed);
+	else if (width > (uint64_t)s->grain) {
 		int64_t mid = (int64_t)((uint64_t)p->lo + width / 2);
 		struct loop_part right = { s, mid, p->hi };
 		struct loop_part left = { s, p->lo, mid };
 		weft_error *el, *er;
-		atomic_fetch_sub_explicit(&s->budget, 1, memory_order_relaxed);
 		fork2(loop_split, &left, loop_split, &right, &el, &er);
 		atomic_fetch_add_explicit(&s->budget, 1, memory_order_relaxed);
 		(void)el;

@@ -179,17 +179,17 @@ int weft__task_wait_done(weft_task *t, int64_t timeout_ms,
 		rc = weft_cancel_requested(tok) ? -ECANCELED : 0;
 	if (tok.source)
 		weft_cancel_registration_dispose(&reg);
-	if (!is_done(t) || rc) {
-		if (!weft__task_remove_action(t, &wt.act)) {
-			/* the completer took our action: it will touch it
-			 * once more, so stay until it has */
-			while (!(atomic_load_explicit(wt.word,
-						      memory_order_acquire) &
-				 WAKE_TASK))
-				weft__cpu_relax();
-			if (rc == -ETIMEDOUT)
-				rc = 0; /* it finished after all */
-		}
+	/* Unless the completer is done with our waiter (WAKE_TASK), take it
+	 * back; if the completer already took the list, it will still write
+	 * to the waiter, so stay until it has.  The task may look completed
+	 * before its completer reaches the list: no shortcut on is_done. */
+	if (!(atomic_load_explicit(wt.word, memory_order_acquire) & WAKE_TASK) &&
+	    !weft__task_remove_action(t, &wt.act)) {
+		while (!(atomic_load_explicit(wt.word, memory_order_acquire) &
+			 WAKE_TASK))
+			weft__cpu_relax();
+		if (rc == -ETIMEDOUT)
+			rc = 0; /* it finished after all */
 	}
 	if (rc == 0 && !is_done(t))
 		rc = -ECANCELED;

@@ -33,7 +33,7 @@ static int wait_inf(weft_task *t)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
@@ -84,7 +84,8 @@ static void spin(uint32_t n)
 		;
 }
 
-/* ---- long chains ------------------------------------------------------------ */
+/* ---- long chains ------------------------------------------------------------
+ */
 
 struct chain {
 	long n;
@@ -117,8 +118,7 @@ static void chain_free(void *arg)
 
 /* Build N continuations on ROOT (handles dropped as we go); returns the
  * last one. */
-static weft_task *build_chain(weft_task *root, struct chain *c,
-			      unsigned flags)
+static weft_task *build_chain(weft_task *root, struct chain *c, unsigned flags)
 {
 	weft_task *prev = weft_task_ref(root);
 	weft_task_options o = opt(flags);
@@ -146,7 +146,7 @@ static long chain_length(void)
 
 static void run_chain_test(unsigned flags)
 {
-	struct chain c = { 0 };
+	struct chain c = {0};
 	weft_promise *root = promise(0);
 	weft_task *last;
 
@@ -180,7 +180,7 @@ TEST(asynchronous_chain_of_a_million)
 TEST(mixed_chain)
 {
 	/* alternate synchronous and asynchronous links */
-	struct chain c = { 0 };
+	struct chain c = {0};
 	weft_promise *root = promise(0);
 	weft_task *prev;
 
@@ -193,8 +193,8 @@ TEST(mixed_chain)
 		weft_task *t = NULL;
 
 		o.arg_free = chain_free;
-		REQUIRE(weft_task_continue_with(&t, prev, chain_body, &c,
-						&o) == 0);
+		REQUIRE(weft_task_continue_with(&t, prev, chain_body, &c, &o) ==
+			0);
 		weft_task_unref(prev);
 		prev = t;
 	}
@@ -217,7 +217,7 @@ static weft_error *complete_root(weft_task *self, void *arg)
 
 TEST(synchronous_chain_triggered_on_a_worker)
 {
-	struct chain c = { 0 };
+	struct chain c = {0};
 	weft_promise *root = promise(0);
 	weft_task *last, *t = NULL;
 
@@ -240,7 +240,7 @@ TEST(synchronous_chain_triggered_on_a_worker)
  * finishing at that very moment. */
 TEST(chain_grown_while_it_runs)
 {
-	struct chain c = { 0 };
+	struct chain c = {0};
 	weft_task *prev = NULL;
 	long n = weft_test_scaled(200000);
 
@@ -252,8 +252,8 @@ TEST(chain_grown_while_it_runs)
 		weft_task *t = NULL;
 
 		o.arg_free = chain_free;
-		REQUIRE(weft_task_continue_with(&t, prev, chain_body, &c,
-						&o) == 0);
+		REQUIRE(weft_task_continue_with(&t, prev, chain_body, &c, &o) ==
+			0);
 		weft_task_unref(prev);
 		prev = t;
 	}
@@ -264,9 +264,13 @@ TEST(chain_grown_while_it_runs)
 	CHECK(wait_count_l(&c.freed, n, 60));
 }
 
-/* ---- adding continuations while the antecedent completes ------------------ */
+/* ---- adding continuations while the antecedent completes ------------------
+ */
 
-enum { ADDERS = 3, PER_ADDER = 24 };
+enum {
+	ADDERS = 3,
+	PER_ADDER = 24
+};
 
 struct add_round {
 	weft_task *ante;
@@ -345,7 +349,7 @@ static void run_add_rounds(bool with_tokens)
 		if (with_tokens)
 			REQUIRE(weft_cancel_source_new(&r->cts) == 0);
 		for (int i = 0; i < ADDERS; i++) {
-			ad[i] = (struct adder){ r, i, rnd(&seed) };
+			ad[i] = (struct adder){r, i, rnd(&seed)};
 			REQUIRE(pthread_create(&th[i], NULL, adder_main,
 					       &ad[i]) == 0);
 		}
@@ -442,7 +446,7 @@ TEST(cancel_races_activation)
 	long ran_total = 0, canceled_total = 0;
 
 	for (long it = 0; it < rounds; it++) {
-		struct cancel_race cr = { 0 };
+		struct cancel_race cr = {0};
 		static atomic_int ran[64];
 		weft_task *c[64];
 		pthread_t a, b;
@@ -484,6 +488,80 @@ TEST(cancel_races_activation)
 	CHECK_EQ(ran_total + canceled_total, rounds * 64);
 }
 
+/* A token canceled by another thread while a multi-task continuation is
+ * being created: it ends Canceled (the antecedents finish only after the
+ * cancellation), and its body never runs. */
+struct create_cancel {
+	weft_cancel_source *cts;
+	atomic_int go;
+	uint32_t delay;
+};
+
+static void *delayed_canceler(void *arg)
+{
+	struct create_cancel *x = arg;
+
+	while (!atomic_load(&x->go))
+		sched_yield();
+	spin(x->delay);
+	weft_cancel_source_cancel(x->cts);
+	return NULL;
+}
+
+static weft_error *all_slot_body(weft_task *self, weft_task *const *ante,
+				 size_t n, void *arg)
+{
+	(void)self;
+	(void)ante;
+	(void)n;
+	atomic_fetch_add((atomic_int *)arg, 1);
+	return NULL;
+}
+
+TEST(token_canceled_while_multi_continuations_are_created)
+{
+	long rounds = weft_test_scaled(4000);
+	uint32_t seed = 4242;
+
+	for (long it = 0; it < rounds; it++) {
+		struct create_cancel x = {0};
+		weft_promise *p[4];
+		weft_task *arr[4], *c = NULL;
+		atomic_int ran = 0;
+		pthread_t th;
+		weft_task_options o =
+			opt(it % 4 < 2 ? 0 : WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
+
+		REQUIRE(weft_cancel_source_new(&x.cts) == 0);
+		o.token = weft_cancel_source_token(x.cts);
+		x.delay = rnd(&seed) % 3000;
+		for (int i = 0; i < 4; i++) {
+			p[i] = promise(0);
+			REQUIRE(p[i]);
+			arr[i] = weft_promise_task(p[i]);
+		}
+		REQUIRE(pthread_create(&th, NULL, delayed_canceler, &x) == 0);
+		atomic_store(&x.go, 1);
+		if (it % 2)
+			REQUIRE(weft_task_continue_when_any(
+					&c, arr, 4, slot_body, &ran, &o) == 0);
+		else
+			REQUIRE(weft_task_continue_when_all(&c, arr, 4,
+							    all_slot_body, &ran,
+							    &o) == 0);
+		pthread_join(th, NULL);
+		CHECK_EQ(weft_task_get_status(c), WEFT_STATUS_CANCELED);
+		for (int i = 0; i < 4; i++)
+			weft_promise_set_result(p[i], NULL, NULL);
+		CHECK_EQ(wait_inf(c), -ECANCELED);
+		CHECK_EQ(atomic_load(&ran), 0);
+		weft_task_unref(c);
+		for (int i = 0; i < 4; i++)
+			weft_promise_unref(p[i]);
+		weft_cancel_source_unref(x.cts);
+	}
+}
+
 /* Registrations of finished continuations are released: a source that
  * outlives thousands of continuations does not keep them alive. */
 static atomic_long reg_freed;
@@ -519,9 +597,12 @@ TEST(finished_continuations_release_their_token_registrations)
 	weft_cancel_source_unref(cts);
 }
 
-/* ---- when_any / when_all with concurrent completions ------------------------ */
+/* ---- when_any / when_all with concurrent completions ------------------------
+ */
 
-enum { RACERS = 4 };
+enum {
+	RACERS = 4
+};
 
 struct any_round {
 	weft_promise *p[RACERS];
@@ -579,13 +660,13 @@ TEST(when_any_and_when_all_with_concurrent_completions)
 	long rounds = weft_test_scaled(1000);
 
 	for (long it = 0; it < rounds; it++) {
-		struct any_round r = { 0 };
+		struct any_round r = {0};
 		struct racer x[RACERS];
 		pthread_t th[RACERS];
 		weft_task *arr[RACERS];
 		weft_task *wany = NULL, *wall = NULL, *cany = NULL,
 			  *call = NULL;
-		struct any_rec ar = { 0 };
+		struct any_rec ar = {0};
 		atomic_int all_ran = 0;
 		weft_task_options o =
 			opt(it % 2 ? WEFT_CONT_EXECUTE_SYNCHRONOUSLY : 0);
@@ -604,7 +685,7 @@ TEST(when_any_and_when_all_with_concurrent_completions)
 						    all_count_body, &all_ran,
 						    &o) == 0);
 		for (int i = 0; i < RACERS; i++) {
-			x[i] = (struct racer){ &r, i };
+			x[i] = (struct racer){&r, i};
 			REQUIRE(pthread_create(&th[i], NULL, racer_main,
 					       &x[i]) == 0);
 		}
@@ -655,7 +736,7 @@ TEST(when_any_over_running_tasks_dropped_by_the_caller)
 
 	for (long it = 0; it < rounds; it++) {
 		weft_task *t[RACERS], *w = NULL, *c = NULL;
-		struct any_rec ar = { 0 };
+		struct any_rec ar = {0};
 		weft_task_options o =
 			opt(it % 2 ? WEFT_CONT_EXECUTE_SYNCHRONOUSLY : 0);
 
@@ -664,9 +745,8 @@ TEST(when_any_over_running_tasks_dropped_by_the_caller)
 					      (void *)(uintptr_t)(rnd(&seed) %
 								  5000)) == 0);
 		REQUIRE(weft_task_when_any(&w, t, RACERS) == 0);
-		REQUIRE(weft_task_continue_when_any(&c, t, RACERS,
-						    any_rec_body, &ar,
-						    &o) == 0);
+		REQUIRE(weft_task_continue_when_any(&c, t, RACERS, any_rec_body,
+						    &ar, &o) == 0);
 		for (int i = 0; i < RACERS; i++)
 			weft_task_unref(t[i]);
 		CHECK_EQ(wait_inf(w), 0);
@@ -702,7 +782,7 @@ TEST(waiters_and_continuations_together)
 	long rounds = weft_test_scaled(500);
 
 	for (long it = 0; it < rounds; it++) {
-		struct mixed m = { 0 };
+		struct mixed m = {0};
 		pthread_t th[3];
 		weft_task *c[16];
 		static atomic_int ran[16];
@@ -718,10 +798,9 @@ TEST(waiters_and_continuations_together)
 				i % 2 ? WEFT_CONT_EXECUTE_SYNCHRONOUSLY : 0);
 
 			atomic_store(&ran[i], 0);
-			REQUIRE(weft_task_continue_with(&c[i],
-							weft_promise_task(m.p),
-							slot_body, &ran[i],
-							&o) == 0);
+			REQUIRE(weft_task_continue_with(
+					&c[i], weft_promise_task(m.p),
+					slot_body, &ran[i], &o) == 0);
 			if (i == 8)
 				weft_promise_set_result(m.p, NULL, NULL);
 		}

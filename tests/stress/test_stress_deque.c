@@ -17,9 +17,9 @@ struct shared {
 	struct weft__deque dq;
 	atomic_uchar *taken; /* one counter per item */
 	int64_t nitems;
-	atomic_bool done;	   /* the owner finished */
-	atomic_llong stolen;	   /* items taken by thieves */
-	atomic_llong lost_races;   /* steals that reported a lost race */
+	atomic_bool done;	 /* the owner finished */
+	atomic_llong stolen;	 /* items taken by thieves */
+	atomic_llong lost_races; /* steals that reported a lost race */
 	atomic_int thieves_ready;
 };
 

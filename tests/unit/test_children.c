@@ -18,7 +18,7 @@
 
 #include "harness.h"
 
-/* ---- helpers ------------------------------------------------------------ */
+/* ---- support ------------------------------------------------------------ */
 
 /* Gated tasks hold default-pool workers: have room for them anywhere. */
 __attribute__((constructor)) static void widen_default_pool(void)
@@ -35,13 +35,13 @@ static double now_s(void)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
 }
 
 static void nap(void)
 {
-	struct timespec ts = { 0, 200 * 1000 };
+	struct timespec ts = {0, 200 * 1000};
 	nanosleep(&ts, NULL);
 }
 
@@ -173,7 +173,8 @@ static void family_cleanup(struct family *f, weft_task *parent)
 	weft_error_unref(f->parent_err);
 }
 
-/* ---- attached children ---------------------------------------------------- */
+/* ---- attached children ----------------------------------------------------
+ */
 
 TEST(parent_waits_for_attached_child)
 {
@@ -334,15 +335,15 @@ static weft_error *chain_body(weft_task *self, void *arg)
 	if (*depth_left == 0)
 		return weft_error_new(-EIO, "at the bottom");
 	o.flags = WEFT_TASK_ATTACHED_TO_PARENT;
-	return weft_task_start_new(NULL, chain_body, depth_left + 1, &o)
-		       ? weft_error_new(-ENOMEM, "start_new")
-		       : NULL;
+	return weft_task_start_new(NULL, chain_body, depth_left + 1, &o) ?
+		       weft_error_new(-ENOMEM, "start_new") :
+		       NULL;
 }
 
 TEST(grandchild_faults_nest_one_aggregate_per_level)
 {
 	/* depth counters: 2 -> 1 -> 0 (the leaf fails) */
-	int depths[3] = { 2, 1, 0 };
+	int depths[3] = {2, 1, 0};
 	weft_task *p;
 	weft_error *err = NULL;
 
@@ -381,9 +382,9 @@ TEST(wait_all_on_parent_flattens_one_level)
 	gate_open(&f.child_gate);
 	p = start_parent(&f, 0);
 	REQUIRE(p != NULL);
-	CHECK_EQ(weft_task_wait_all(&p, 1, WEFT_INFINITE, WEFT_TOKEN_NONE,
-				    &err),
-		 WEFT_EFAULTED);
+	CHECK_EQ(
+		weft_task_wait_all(&p, 1, WEFT_INFINITE, WEFT_TOKEN_NONE, &err),
+		WEFT_EFAULTED);
 	REQUIRE(err != NULL);
 	REQUIRE(weft_error_inner_count(err) == 1);
 	weft_error *inner = weft_error_inner(err, 0);
@@ -393,11 +394,12 @@ TEST(wait_all_on_parent_flattens_one_level)
 	family_cleanup(&f, p);
 }
 
-/* ---- canceled children ------------------------------------------------------ */
+/* ---- canceled children ------------------------------------------------------
+ */
 
 struct cancel_kids {
 	atomic_int ran;
-	weft_cancel_source *src; /* canceled before the parent starts */
+	weft_cancel_source *src;  /* canceled before the parent starts */
 	weft_cancel_source *late; /* canceled while the ack child runs */
 	atomic_int ack_entered;
 };
@@ -464,7 +466,57 @@ TEST(canceled_attached_children_contribute_nothing)
 	weft_cancel_source_unref(k.late);
 }
 
-/* ---- children that do not attach -------------------------------------------- */
+static struct {
+	atomic_int calls;
+	_Atomic(weft_error *) inner_inner; /* err->inner[0]->inner[0] */
+} unobserved;
+
+static void unobserved_handler(weft_error *err, void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&unobserved.calls, 1);
+	weft_error *in = weft_error_inner(err, 0);
+	if (in && weft_error_get_kind(in) == WEFT_ERROR_AGGREGATE)
+		atomic_store(&unobserved.inner_inner, weft_error_inner(in, 0));
+}
+
+/* The parent reads its faulted child's errors: only the parent, if nobody
+ * observes it, is reported as unobserved. */
+TEST(unobserved_report_for_parent_only)
+{
+	struct family f;
+	weft_task *p;
+	size_t idx;
+
+	atomic_init(&unobserved.calls, 0);
+	atomic_init(&unobserved.inner_inner, NULL);
+	weft_set_unobserved_error_handler(unobserved_handler, NULL);
+	family_init(&f, WEFT_TASK_ATTACHED_TO_PARENT);
+	f.child_gate.fail = weft_error_new(-EIO, "child failed");
+	gate_open(&f.child_gate);
+	p = start_parent(&f, 0);
+	REQUIRE(p != NULL);
+	/* wait without observing */
+	CHECK_EQ(
+		weft_task_wait_any(&p, 1, WEFT_INFINITE, WEFT_TOKEN_NONE, &idx),
+		0);
+	CHECK(weft_task_is_faulted(p));
+	weft_task *c = atomic_load(&f.child);
+	REQUIRE(c != NULL);
+	/* drop both without observing anything */
+	weft_task_unref(c);
+	atomic_store(&f.child, NULL);
+	weft_task_unref(p);
+	CHECK(poll_until(&unobserved.calls, 1));
+	sleep_ms(50);
+	CHECK_EQ(atomic_load(&unobserved.calls), 1);
+	CHECK_PTR_EQ(atomic_load(&unobserved.inner_inner), f.child_gate.fail);
+	weft_set_unobserved_error_handler(NULL, NULL);
+	weft_error_unref(f.child_gate.fail);
+}
+
+/* ---- children that do not attach --------------------------------------------
+ */
 
 static void check_parent_unaffected(struct family *f, weft_task *p)
 {
@@ -520,7 +572,8 @@ TEST(task_run_denies_attachment)
 	family_cleanup(&f, p);
 }
 
-/* ---- observation by the parent ------------------------------------------------ */
+/* ---- observation by the parent
+ * ------------------------------------------------ */
 
 struct observer {
 	weft_error *child_err;
@@ -604,7 +657,8 @@ TEST(parent_that_waited_without_err_does_not_get_it_again)
 	observed_case(2);
 }
 
-/* ---- children created but not started ------------------------------------------- */
+/* ---- children created but not started
+ * ------------------------------------------- */
 
 TEST(never_started_attached_child_keeps_parent_waiting)
 {
@@ -653,7 +707,8 @@ TEST(never_started_attached_child_canceled_releases_parent)
 	weft_cancel_source_unref(src);
 }
 
-/* ---- run_synchronously and promises ---------------------------------------------- */
+/* ---- run_synchronously and promises
+ * ---------------------------------------------- */
 
 static void *open_after_entered(void *arg)
 {

@@ -67,7 +67,8 @@ static void check_canceled_with(weft_task *t, weft_cancel_token tok)
 	weft_error_unref(err);
 }
 
-/* ---- when_all ---------------------------------------------------------------- */
+/* ---- when_all
+ * ---------------------------------------------------------------- */
 
 TEST(when_all_runs_to_completion_when_all_did)
 {
@@ -113,7 +114,7 @@ TEST(when_all_faulted_collects_every_error_in_array_order)
 	}
 	REQUIRE(weft_task_when_all(&w, arr, 5) == 0);
 	/* completion order differs from array order on purpose */
-	weft_error *two[2] = { e2, e3 };
+	weft_error *two[2] = {e2, e3};
 	weft_promise_set_errors(p[3], two, 2);
 	weft_promise_set_canceled(p[2], weft_cancel_token_canceled());
 	weft_promise_set_result(p[1], NULL, NULL);
@@ -144,7 +145,7 @@ TEST(when_all_keeps_duplicates)
 	weft_error *err = NULL;
 
 	REQUIRE(weft_task_from_error(&t1, e1) == 0);
-	weft_task *arr[2] = { t1, t1 };
+	weft_task *arr[2] = {t1, t1};
 	REQUIRE(weft_task_when_all(&w, arr, 2) == 0);
 	CHECK_EQ(wait_err(w, &err), WEFT_EFAULTED);
 	REQUIRE(err != NULL);
@@ -157,8 +158,8 @@ TEST(when_all_keeps_duplicates)
 	/* pending duplicates, too */
 	weft_promise *p = promise(0);
 	REQUIRE(p);
-	weft_task *arr2[3] = { weft_promise_task(p), weft_promise_task(p),
-			       weft_promise_task(p) };
+	weft_task *arr2[3] = {weft_promise_task(p), weft_promise_task(p),
+			      weft_promise_task(p)};
 	REQUIRE(weft_task_when_all(&w, arr2, 3) == 0);
 	weft_promise_set_error(p, e1);
 	CHECK_EQ(wait_err(w, &err), WEFT_EFAULTED);
@@ -183,11 +184,11 @@ TEST(when_all_keeps_nested_aggregates_one_level)
 	weft_error *agg = NULL;
 	weft_task *t = NULL, *w = NULL;
 	weft_error *err = NULL;
-	weft_error *ab[2] = { a, b };
+	weft_error *ab[2] = {a, b};
 
 	REQUIRE(weft_error_aggregate(&agg, "inner", ab, 2) == 0);
 	REQUIRE(weft_task_from_error(&t, agg) == 0);
-	weft_task *arr[1] = { t };
+	weft_task *arr[1] = {t};
 	REQUIRE(weft_task_when_all(&w, arr, 1) == 0);
 	CHECK_EQ(wait_err(w, &err), WEFT_EFAULTED);
 	REQUIRE(err != NULL);
@@ -243,7 +244,7 @@ TEST(when_all_canceled_task_with_its_own_token)
 	o.token = weft_cancel_source_token(cts);
 	REQUIRE(weft_task_create(&t, spin_body, &never, &o) == 0);
 	weft_cancel_source_cancel(cts); /* Canceled before it starts */
-	weft_task *arr[2] = { weft_task_completed(), t };
+	weft_task *arr[2] = {weft_task_completed(), t};
 	REQUIRE(weft_task_when_all(&w, arr, 2) == 0);
 	check_canceled_with(w, o.token);
 	CHECK_EQ(atomic_load(&never), 0);
@@ -258,10 +259,9 @@ TEST(when_all_fault_wins_over_cancel)
 	weft_task *f = NULL, *c = NULL, *w = NULL;
 	weft_error *err = NULL;
 
-	REQUIRE(weft_task_from_canceled(&c, weft_cancel_token_canceled()) ==
-		0);
+	REQUIRE(weft_task_from_canceled(&c, weft_cancel_token_canceled()) == 0);
 	REQUIRE(weft_task_from_error(&f, e) == 0);
-	weft_task *arr[2] = { c, f };
+	weft_task *arr[2] = {c, f};
 	REQUIRE(weft_task_when_all(&w, arr, 2) == 0);
 	CHECK_EQ(wait_err(w, &err), WEFT_EFAULTED);
 	if (err) {
@@ -294,8 +294,8 @@ TEST(when_all_of_nothing_is_already_complete)
 TEST(when_all_validates_arguments)
 {
 	weft_task *w = NULL;
-	weft_task *arr[3] = { weft_task_completed(), NULL,
-			      weft_task_completed() };
+	weft_task *arr[3] = {weft_task_completed(), NULL,
+			     weft_task_completed()};
 
 	CHECK_EQ(weft_task_when_all(&w, NULL, 2), -EINVAL);
 	CHECK_EQ(weft_task_when_all(&w, arr, 3), -EINVAL);
@@ -309,7 +309,7 @@ TEST(when_all_of_finished_tasks_is_finished_at_once)
 	weft_task *a = NULL, *w = NULL;
 
 	REQUIRE(weft_task_from_result(&a, NULL, NULL) == 0);
-	weft_task *arr[3] = { a, weft_task_completed(), a };
+	weft_task *arr[3] = {a, weft_task_completed(), a};
 	REQUIRE(weft_task_when_all(&w, arr, 3) == 0);
 	CHECK_EQ(weft_task_get_status(w), WEFT_STATUS_RAN_TO_COMPLETION);
 	weft_task_unref(w);
@@ -325,7 +325,9 @@ static weft_error *spin_body(weft_task *self, void *arg)
 
 TEST(when_all_over_many_running_tasks)
 {
-	enum { N = 500 };
+	enum {
+		N = 500
+	};
 	static weft_task *t[N];
 	static atomic_int ran;
 	weft_task *w = NULL;
@@ -340,7 +342,8 @@ TEST(when_all_over_many_running_tasks)
 	weft_task_unref(w);
 }
 
-/* ---- when_any ---------------------------------------------------------------- */
+/* ---- when_any
+ * ---------------------------------------------------------------- */
 
 TEST(when_any_result_is_the_first_to_finish)
 {
@@ -410,13 +413,13 @@ TEST(when_any_of_finished_tasks_picks_the_first_in_order)
 	REQUIRE(pend);
 	REQUIRE(weft_task_from_result(&d1, NULL, NULL) == 0);
 	REQUIRE(weft_task_from_error(&d2, e) == 0);
-	weft_task *arr[3] = { weft_promise_task(pend), d2, d1 };
+	weft_task *arr[3] = {weft_promise_task(pend), d2, d1};
 	REQUIRE(weft_task_when_any(&w, arr, 3) == 0);
 	CHECK_EQ(weft_task_get_status(w), WEFT_STATUS_RAN_TO_COMPLETION);
 	CHECK_PTR_EQ(weft_task_result(w), d2);
 	weft_task_unref(w);
 
-	weft_task *arr2[2] = { d1, d2 };
+	weft_task *arr2[2] = {d1, d2};
 	REQUIRE(weft_task_when_any(&w, arr2, 2) == 0);
 	CHECK_PTR_EQ(weft_task_result(w), d1);
 	weft_task_unref(w);
@@ -436,7 +439,7 @@ TEST(when_any_holds_the_winner)
 	static char v;
 
 	REQUIRE(p);
-	weft_task *arr[2] = { weft_promise_task(p), weft_promise_task(p) };
+	weft_task *arr[2] = {weft_promise_task(p), weft_promise_task(p)};
 	REQUIRE(weft_task_when_any(&w, arr, 2) == 0);
 	atomic_store(&dtors, 0);
 	weft_promise_set_result(p, &v, count_dtor);
@@ -453,7 +456,7 @@ TEST(when_any_holds_the_winner)
 TEST(when_any_validates_arguments)
 {
 	weft_task *w = NULL;
-	weft_task *arr[2] = { weft_task_completed(), NULL };
+	weft_task *arr[2] = {weft_task_completed(), NULL};
 
 	CHECK_EQ(weft_task_when_any(&w, arr, 0), -EINVAL);
 	CHECK_EQ(weft_task_when_any(&w, NULL, 0), -EINVAL);
@@ -466,7 +469,9 @@ TEST(when_any_validates_arguments)
 
 TEST(when_any_over_many_tasks)
 {
-	enum { N = 500 };
+	enum {
+		N = 500
+	};
 	static weft_promise *p[N];
 	static weft_task *arr[N];
 	weft_task *w = NULL;
@@ -511,13 +516,13 @@ TEST(run_continuations_asynchronously_applies_through_when_all_and_any)
 		weft_promise *p =
 			promise(WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY);
 		weft_task *w = NULL, *c = NULL;
-		struct rec r = { 0 };
+		struct rec r = {0};
 		weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 
 		REQUIRE(p);
-		weft_task *arr[1] = { weft_promise_task(p) };
-		REQUIRE((any ? weft_task_when_any(&w, arr, 1)
-			     : weft_task_when_all(&w, arr, 1)) == 0);
+		weft_task *arr[1] = {weft_promise_task(p)};
+		REQUIRE((any ? weft_task_when_any(&w, arr, 1) :
+			       weft_task_when_all(&w, arr, 1)) == 0);
 		REQUIRE(weft_task_continue_with(&c, w, rec_cont, &r, &o) == 0);
 		CHECK_EQ(weft_promise_set_result(p, NULL, NULL), 0);
 		CHECK_EQ(wait_inf(c), 0);
@@ -534,7 +539,7 @@ TEST(synchronous_continuation_of_when_all_runs_on_the_last_completer)
 {
 	weft_promise *p[2];
 	weft_task *arr[2], *w = NULL, *c = NULL;
-	struct rec r = { 0 };
+	struct rec r = {0};
 	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 
 	for (int i = 0; i < 2; i++) {
@@ -555,7 +560,8 @@ TEST(synchronous_continuation_of_when_all_runs_on_the_last_completer)
 		weft_promise_unref(p[i]);
 }
 
-/* ---- pre-computed tasks ------------------------------------------------------- */
+/* ---- pre-computed tasks
+ * ------------------------------------------------------- */
 
 TEST(from_result_is_complete_with_the_value)
 {
@@ -635,8 +641,7 @@ TEST(from_canceled_needs_a_canceled_token)
 	CHECK(weft_task_error(t) == NULL);
 	weft_task_unref(t);
 
-	REQUIRE(weft_task_from_canceled(&t, weft_cancel_token_canceled()) ==
-		0);
+	REQUIRE(weft_task_from_canceled(&t, weft_cancel_token_canceled()) == 0);
 	check_canceled_with(t, weft_cancel_token_canceled());
 	weft_task_unref(t);
 	weft_cancel_source_unref(cts);
@@ -663,7 +668,7 @@ TEST(completed_task_is_one_shared_finished_task)
 		 WEFT_STATUS_RAN_TO_COMPLETION);
 	CHECK_EQ(weft_task_start(c, NULL), -EALREADY);
 	weft_task *w = NULL;
-	weft_task *arr[2] = { c, c };
+	weft_task *arr[2] = {c, c};
 	REQUIRE(weft_task_when_all(&w, arr, 2) == 0);
 	CHECK_EQ(wait_inf(w), 0);
 	weft_task_unref(w);

@@ -16,7 +16,7 @@
 
 #include "harness.h"
 
-/* ---- helpers ------------------------------------------------------------ */
+/* ---- utilities ---------------------------------------------------------- */
 
 static weft_task_options opt(unsigned flags)
 {
@@ -33,7 +33,7 @@ static int wait_inf(weft_task *t)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
@@ -79,8 +79,8 @@ struct rec {
 	weft_task *self;
 };
 
-static weft_error *all_body(weft_task *self, weft_task *const *ante,
-			    size_t n, void *arg)
+static weft_error *all_body(weft_task *self, weft_task *const *ante, size_t n,
+			    void *arg)
 {
 	struct rec *r = arg;
 
@@ -121,7 +121,7 @@ TEST(when_all_receives_every_task_in_order)
 {
 	weft_promise *p[3];
 	weft_task *arr[3], *c = NULL;
-	struct rec r = { 0 };
+	struct rec r = {0};
 
 	for (int i = 0; i < 3; i++) {
 		p[i] = promise(0);
@@ -161,7 +161,7 @@ TEST(when_all_runs_whatever_the_final_states)
 {
 	weft_promise *p[3];
 	weft_task *arr[3], *c = NULL;
-	struct rec r = { 0 };
+	struct rec r = {0};
 	weft_error *e = weft_error_new(-EIO, "one failed");
 
 	for (int i = 0; i < 3; i++) {
@@ -188,13 +188,12 @@ TEST(when_all_runs_whatever_the_final_states)
 TEST(when_all_of_finished_tasks_and_duplicates)
 {
 	weft_task *a = NULL, *c = NULL;
-	struct rec r = { 0 };
+	struct rec r = {0};
 	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 
 	REQUIRE(weft_task_from_result(&a, NULL, NULL) == 0);
-	weft_task *arr[4] = { a, weft_task_completed(), a, a };
-	REQUIRE(weft_task_continue_when_all(&c, arr, 4, all_body, &r, &o) ==
-		0);
+	weft_task *arr[4] = {a, weft_task_completed(), a, a};
+	REQUIRE(weft_task_continue_when_all(&c, arr, 4, all_body, &r, &o) == 0);
 	/* all done already, synchronous: ran on this thread, right now */
 	CHECK_EQ(weft_task_get_status(c), WEFT_STATUS_RAN_TO_COMPLETION);
 	CHECK_EQ(atomic_load(&r.ran), 1);
@@ -211,7 +210,7 @@ TEST(when_all_with_one_task)
 {
 	weft_promise *p = promise(0);
 	weft_task *arr[1], *c = NULL;
-	struct rec r = { 0 };
+	struct rec r = {0};
 
 	REQUIRE(p);
 	arr[0] = weft_promise_task(p);
@@ -225,8 +224,8 @@ TEST(when_all_with_one_task)
 	weft_promise_unref(p);
 }
 
-static weft_error *all_nop(weft_task *self, weft_task *const *ante,
-			   size_t n, void *arg)
+static weft_error *all_nop(weft_task *self, weft_task *const *ante, size_t n,
+			   void *arg)
 {
 	(void)self;
 	(void)ante;
@@ -281,20 +280,19 @@ static void check_validation(bool any)
 	int before;
 
 	REQUIRE(weft_task_from_result(&a, NULL, NULL) == 0);
-	weft_task *arr[2] = { a, a };
-	weft_task *with_null[2] = { a, NULL };
+	weft_task *arr[2] = {a, a};
+	weft_task *with_null[2] = {a, NULL};
 
 	o.arg_free = count_free;
 	atomic_store(&frees, 0);
-#define CALL(arr_, n_, fnok_)                                              \
-	(any ? weft_task_continue_when_any(&c, (arr_), (n_),                \
-					   (fnok_) ? any_nop : NULL, &frees, \
-					   &o)                               \
-	     : weft_task_continue_when_all(&c, (arr_), (n_),                \
-					   (fnok_) ? all_nop : NULL, &frees, \
+#define CALL(arr_, n_, fnok_)                                                  \
+	(any ? weft_task_continue_when_any(&c, (arr_), (n_),                   \
+					   (fnok_) ? any_nop : NULL, &frees,   \
+					   &o) :                               \
+	       weft_task_continue_when_all(&c, (arr_), (n_),                   \
+					   (fnok_) ? all_nop : NULL, &frees,   \
 					   &o))
-	for (size_t i = 0; i < sizeof(multi_bad) / sizeof(multi_bad[0]);
-	     i++) {
+	for (size_t i = 0; i < sizeof(multi_bad) / sizeof(multi_bad[0]); i++) {
 		before = atomic_load(&frees);
 		o.flags = multi_bad[i];
 		CHECK_EQ(CALL(arr, 2, true), -EINVAL);
@@ -316,8 +314,8 @@ static void check_validation(bool any)
 		o.flags = multi_good[i];
 		c = NULL;
 		int rc = any ? weft_task_continue_when_any(&c, arr, 2, any_nop,
-							   NULL, &o)
-			     : weft_task_continue_when_all(&c, arr, 2, all_nop,
+							   NULL, &o) :
+			       weft_task_continue_when_all(&c, arr, 2, all_nop,
 							   NULL, &o);
 		CHECK_EQ(rc, 0);
 		if (rc == 0) {
@@ -343,21 +341,21 @@ TEST(creation_options_are_the_creation_part_of_the_flags)
 	static const struct {
 		unsigned flags, creation;
 	} cases[] = {
-		{ WEFT_CONT_LONG_RUNNING, WEFT_TASK_LONG_RUNNING },
-		{ WEFT_CONT_PREFER_FAIRNESS | WEFT_CONT_LAZY_CANCELLATION,
-		  WEFT_TASK_PREFER_FAIRNESS },
-		{ WEFT_CONT_EXECUTE_SYNCHRONOUSLY | WEFT_CONT_HIDE_SCHEDULER,
-		  WEFT_TASK_HIDE_SCHEDULER },
-		{ WEFT_CONT_DENY_CHILD_ATTACH |
-			  WEFT_CONT_RUN_CONTINUATIONS_ASYNCHRONOUSLY,
-		  WEFT_TASK_DENY_CHILD_ATTACH |
-			  WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY },
-		{ WEFT_CONT_ATTACHED_TO_PARENT, WEFT_TASK_ATTACHED_TO_PARENT },
+		{WEFT_CONT_LONG_RUNNING, WEFT_TASK_LONG_RUNNING},
+		{WEFT_CONT_PREFER_FAIRNESS | WEFT_CONT_LAZY_CANCELLATION,
+		 WEFT_TASK_PREFER_FAIRNESS},
+		{WEFT_CONT_EXECUTE_SYNCHRONOUSLY | WEFT_CONT_HIDE_SCHEDULER,
+		 WEFT_TASK_HIDE_SCHEDULER},
+		{WEFT_CONT_DENY_CHILD_ATTACH |
+			 WEFT_CONT_RUN_CONTINUATIONS_ASYNCHRONOUSLY,
+		 WEFT_TASK_DENY_CHILD_ATTACH |
+			 WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY},
+		{WEFT_CONT_ATTACHED_TO_PARENT, WEFT_TASK_ATTACHED_TO_PARENT},
 	};
 	weft_promise *p = promise(0);
 
 	REQUIRE(p);
-	weft_task *arr[2] = { weft_promise_task(p), weft_task_completed() };
+	weft_task *arr[2] = {weft_promise_task(p), weft_task_completed()};
 	weft_task *c[10];
 	int k = 0;
 
@@ -387,7 +385,7 @@ TEST(when_any_receives_the_first_to_finish)
 {
 	weft_promise *p[3];
 	weft_task *arr[3], *c = NULL;
-	struct rec r = { 0 };
+	struct rec r = {0};
 
 	for (int i = 0; i < 3; i++) {
 		p[i] = promise(0);
@@ -418,7 +416,7 @@ TEST(when_any_receives_a_faulted_or_canceled_winner)
 	for (int kind = 0; kind < 2; kind++) {
 		weft_promise *p[2];
 		weft_task *arr[2], *c = NULL;
-		struct rec r = { 0 };
+		struct rec r = {0};
 		weft_error *e = weft_error_new(-EIO, "first failed");
 
 		for (int i = 0; i < 2; i++) {
@@ -434,8 +432,8 @@ TEST(when_any_receives_a_faulted_or_canceled_winner)
 			weft_promise_set_canceled(p[1], WEFT_TOKEN_NONE);
 		CHECK_EQ(wait_inf(c), 0);
 		CHECK_PTR_EQ(r.ante[0], weft_promise_task(p[1]));
-		CHECK_EQ(r.status[0], kind == 0 ? WEFT_STATUS_FAULTED
-						: WEFT_STATUS_CANCELED);
+		CHECK_EQ(r.status[0], kind == 0 ? WEFT_STATUS_FAULTED :
+						  WEFT_STATUS_CANCELED);
 		weft_promise_set_result(p[0], NULL, NULL);
 		weft_task_unref(c);
 		for (int i = 0; i < 2; i++)
@@ -448,21 +446,21 @@ TEST(when_any_picks_the_lowest_index_already_complete)
 {
 	weft_promise *pending = promise(0);
 	weft_task *d1 = NULL, *d2 = NULL, *c = NULL;
-	struct rec r = { 0 };
+	struct rec r = {0};
 	weft_error *e = weft_error_new(-EIO, "x");
 
 	REQUIRE(pending);
 	REQUIRE(weft_task_from_error(&d1, e) == 0);
 	REQUIRE(weft_task_from_result(&d2, NULL, NULL) == 0);
-	weft_task *arr[3] = { weft_promise_task(pending), d1, d2 };
+	weft_task *arr[3] = {weft_promise_task(pending), d1, d2};
 	REQUIRE(weft_task_continue_when_any(&c, arr, 3, any_body, &r, NULL) ==
 		0);
 	CHECK_EQ(wait_inf(c), 0);
 	CHECK_PTR_EQ(r.ante[0], d1);
 	weft_task_unref(c);
 
-	struct rec r2 = { 0 };
-	weft_task *arr2[3] = { d2, d1, weft_promise_task(pending) };
+	struct rec r2 = {0};
+	weft_task *arr2[3] = {d2, d1, weft_promise_task(pending)};
 	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 	REQUIRE(weft_task_continue_when_any(&c, arr2, 3, any_body, &r2, &o) ==
 		0);
@@ -498,7 +496,7 @@ TEST(synchronous_when_all_runs_on_the_last_completer)
 {
 	weft_promise *p[2];
 	weft_task *arr[2], *c = NULL;
-	struct rec r = { 0 };
+	struct rec r = {0};
 	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 	struct setter s;
 	pthread_t th;
@@ -508,8 +506,7 @@ TEST(synchronous_when_all_runs_on_the_last_completer)
 		REQUIRE(p[i]);
 		arr[i] = weft_promise_task(p[i]);
 	}
-	REQUIRE(weft_task_continue_when_all(&c, arr, 2, all_body, &r, &o) ==
-		0);
+	REQUIRE(weft_task_continue_when_all(&c, arr, 2, all_body, &r, &o) == 0);
 	weft_promise_set_result(p[0], NULL, NULL);
 	CHECK_EQ(atomic_load(&r.ran), 0);
 	s.p = p[1];
@@ -527,7 +524,7 @@ TEST(synchronous_when_any_runs_on_the_first_completer)
 {
 	weft_promise *p[2];
 	weft_task *arr[2], *c = NULL;
-	struct rec r = { 0 };
+	struct rec r = {0};
 	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 	struct setter s;
 	pthread_t th;
@@ -537,8 +534,7 @@ TEST(synchronous_when_any_runs_on_the_first_completer)
 		REQUIRE(p[i]);
 		arr[i] = weft_promise_task(p[i]);
 	}
-	REQUIRE(weft_task_continue_when_any(&c, arr, 2, any_body, &r, &o) ==
-		0);
+	REQUIRE(weft_task_continue_when_any(&c, arr, 2, any_body, &r, &o) == 0);
 	s.p = p[1];
 	REQUIRE(pthread_create(&th, NULL, set_main, &s) == 0);
 	pthread_join(th, NULL);
@@ -560,20 +556,18 @@ TEST(run_continuations_asynchronously_antecedent_of_multi_continuations)
 		weft_promise *p =
 			promise(WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY);
 		weft_task *c = NULL;
-		struct rec r = { 0 };
+		struct rec r = {0};
 		weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 
 		REQUIRE(p);
-		weft_task *arr[2] = { weft_promise_task(p),
-				      weft_promise_task(p) };
+		weft_task *arr[2] = {weft_promise_task(p),
+				     weft_promise_task(p)};
 		if (any)
-			REQUIRE(weft_task_continue_when_any(&c, arr, 2,
-							    any_body, &r,
-							    &o) == 0);
+			REQUIRE(weft_task_continue_when_any(
+					&c, arr, 2, any_body, &r, &o) == 0);
 		else
-			REQUIRE(weft_task_continue_when_all(&c, arr, 2,
-							    all_body, &r,
-							    &o) == 0);
+			REQUIRE(weft_task_continue_when_all(
+					&c, arr, 2, all_body, &r, &o) == 0);
 		CHECK_EQ(weft_promise_set_result(p, NULL, NULL), 0);
 		CHECK_EQ(wait_inf(c), 0);
 		CHECK_EQ(atomic_load(&r.ran), 1);
@@ -605,8 +599,8 @@ static void check_task_canceled(weft_task *t, weft_cancel_token tok)
 static int make_multi(bool any, weft_task **c, weft_task **arr, size_t n,
 		      struct rec *r, const weft_task_options *o)
 {
-	return any ? weft_task_continue_when_any(c, arr, n, any_body, r, o)
-		   : weft_task_continue_when_all(c, arr, n, all_body, r, o);
+	return any ? weft_task_continue_when_any(c, arr, n, any_body, r, o) :
+		     weft_task_continue_when_all(c, arr, n, all_body, r, o);
 }
 
 TEST(precanceled_token_cancels_at_once)
@@ -614,7 +608,7 @@ TEST(precanceled_token_cancels_at_once)
 	for (int any = 0; any < 2; any++) {
 		weft_cancel_source *cts = NULL;
 		weft_task *a = NULL, *b = NULL, *c = NULL;
-		struct rec r = { 0 };
+		struct rec r = {0};
 		weft_task_options o = opt(0);
 
 		REQUIRE(weft_cancel_source_new(&cts) == 0);
@@ -624,7 +618,7 @@ TEST(precanceled_token_cancels_at_once)
 		REQUIRE(pa && pb);
 		a = weft_promise_task(pa);
 		b = weft_promise_task(pb);
-		weft_task *arr[2] = { a, b };
+		weft_task *arr[2] = {a, b};
 		REQUIRE(make_multi(any, &c, arr, 2, &r, &o) == 0);
 		CHECK_EQ(weft_task_get_status(c), WEFT_STATUS_CANCELED);
 		check_task_canceled(c, o.token);
@@ -644,7 +638,7 @@ TEST(token_canceled_while_waiting_cancels_at_once)
 		weft_cancel_source *cts = NULL;
 		weft_promise *p[2];
 		weft_task *c = NULL;
-		struct rec r = { 0 };
+		struct rec r = {0};
 		weft_task_options o = opt(0);
 
 		REQUIRE(weft_cancel_source_new(&cts) == 0);
@@ -653,8 +647,8 @@ TEST(token_canceled_while_waiting_cancels_at_once)
 			p[i] = promise(0);
 			REQUIRE(p[i]);
 		}
-		weft_task *arr[2] = { weft_promise_task(p[0]),
-				      weft_promise_task(p[1]) };
+		weft_task *arr[2] = {weft_promise_task(p[0]),
+				     weft_promise_task(p[1])};
 		REQUIRE(make_multi(any, &c, arr, 2, &r, &o) == 0);
 		if (!any) {
 			/* one done, one not: still waiting */
@@ -682,7 +676,7 @@ TEST(lazy_cancellation_waits_for_the_antecedents)
 		weft_cancel_source *cts = NULL;
 		weft_promise *p[2];
 		weft_task *c = NULL;
-		struct rec r = { 0 };
+		struct rec r = {0};
 		weft_task_options o = opt(WEFT_CONT_LAZY_CANCELLATION);
 
 		REQUIRE(weft_cancel_source_new(&cts) == 0);
@@ -691,8 +685,8 @@ TEST(lazy_cancellation_waits_for_the_antecedents)
 			p[i] = promise(0);
 			REQUIRE(p[i]);
 		}
-		weft_task *arr[2] = { weft_promise_task(p[0]),
-				      weft_promise_task(p[1]) };
+		weft_task *arr[2] = {weft_promise_task(p[0]),
+				     weft_promise_task(p[1])};
 		REQUIRE(make_multi(any, &c, arr, 2, &r, &o) == 0);
 		weft_cancel_source_cancel(cts);
 		CHECK_EQ(weft_task_wait(c, 20, WEFT_TOKEN_NONE, NULL),
@@ -720,14 +714,14 @@ TEST(token_not_canceled_runs_normally)
 		weft_cancel_source *cts = NULL;
 		weft_promise *p = promise(0);
 		weft_task *c = NULL;
-		struct rec r = { 0 };
+		struct rec r = {0};
 		weft_task_options o = opt(0);
 
 		REQUIRE(p);
 		REQUIRE(weft_cancel_source_new(&cts) == 0);
 		o.token = weft_cancel_source_token(cts);
-		weft_task *arr[2] = { weft_promise_task(p),
-				      weft_task_completed() };
+		weft_task *arr[2] = {weft_promise_task(p),
+				     weft_task_completed()};
 		REQUIRE(make_multi(any, &c, arr, 2, &r, &o) == 0);
 		weft_promise_set_result(p, NULL, NULL);
 		CHECK_EQ(wait_inf(c), 0);
@@ -751,9 +745,9 @@ TEST(caller_may_drop_antecedents_after_the_call)
 		for (int any = 0; any < 2; any++) {
 			weft_promise *p[3];
 			weft_task *arr[3], *c = NULL;
-			struct rec r = { 0 };
-			weft_task_options o = opt(
-				sync ? WEFT_CONT_EXECUTE_SYNCHRONOUSLY : 0);
+			struct rec r = {0};
+			weft_task_options o =
+				opt(sync ? WEFT_CONT_EXECUTE_SYNCHRONOUSLY : 0);
 
 			for (int i = 0; i < 3; i++) {
 				p[i] = promise(0);
@@ -792,16 +786,16 @@ TEST(arg_free_called_once)
 	REQUIRE(p);
 	REQUIRE(weft_cancel_source_new(&cts) == 0);
 	atomic_store(&frees, 0);
-	weft_task *arr[2] = { weft_promise_task(p), weft_task_completed() };
+	weft_task *arr[2] = {weft_promise_task(p), weft_task_completed()};
 	for (int i = 0; i < 4; i++) {
 		weft_task_options o = opt(0);
 
 		o.arg_free = count_free;
 		if (i >= 2)
 			o.token = weft_cancel_source_token(cts);
-		REQUIRE((i % 2 ? weft_task_continue_when_any(&c[i], arr, 2,
-							     any_nop, NULL, &o)
-			       : weft_task_continue_when_all(&c[i], arr, 2,
+		REQUIRE((i % 2 ? weft_task_continue_when_any(
+					 &c[i], arr, 2, any_nop, NULL, &o) :
+				 weft_task_continue_when_all(&c[i], arr, 2,
 							     all_nop, NULL,
 							     &o)) == 0);
 	}
@@ -839,14 +833,13 @@ TEST(attached_when_all_keeps_its_parent_waiting)
 {
 	weft_promise *p = promise(0);
 	weft_task *parent = NULL;
-	struct parent_ctx pc = { 0 };
+	struct parent_ctx pc = {0};
 
 	REQUIRE(p);
 	pc.ante[0] = weft_promise_task(p);
 	pc.ante[1] = weft_task_completed();
 	REQUIRE(weft_task_start_new(&parent, parent_body, &pc, NULL) == 0);
-	CHECK_EQ(weft_task_wait(parent, 50, WEFT_TOKEN_NONE, NULL),
-		 -ETIMEDOUT);
+	CHECK_EQ(weft_task_wait(parent, 50, WEFT_TOKEN_NONE, NULL), -ETIMEDOUT);
 	weft_promise_set_result(p, NULL, NULL);
 	CHECK_EQ(wait_inf(parent), 0);
 	CHECK_EQ(pc.rc, 0);
@@ -856,10 +849,11 @@ TEST(attached_when_all_keeps_its_parent_waiting)
 	weft_promise_unref(p);
 }
 
-/* ---- errors --------------------------------------------------------------- */
+/* ---- errors ---------------------------------------------------------------
+ */
 
-static weft_error *all_fail(weft_task *self, weft_task *const *ante,
-			    size_t n, void *arg)
+static weft_error *all_fail(weft_task *self, weft_task *const *ante, size_t n,
+			    void *arg)
 {
 	(void)self;
 	(void)ante;
@@ -874,7 +868,7 @@ TEST(errors_of_a_multi_continuation_stay_with_it)
 	weft_error *err = NULL;
 
 	REQUIRE(weft_task_from_result(&a, NULL, NULL) == 0);
-	weft_task *arr[2] = { a, a };
+	weft_task *arr[2] = {a, a};
 	REQUIRE(weft_task_continue_when_all(&c, arr, 2, all_fail, e, NULL) ==
 		0);
 	CHECK_EQ(weft_task_wait(c, WEFT_INFINITE, WEFT_TOKEN_NONE, &err),
@@ -891,11 +885,13 @@ TEST(errors_of_a_multi_continuation_stay_with_it)
 
 TEST(many_antecedents)
 {
-	enum { N = 1000 };
+	enum {
+		N = 1000
+	};
 	static weft_promise *p[N];
 	static weft_task *arr[N];
 	weft_task *all = NULL, *any = NULL;
-	struct rec ra = { 0 }, rn = { 0 };
+	struct rec ra = {0}, rn = {0};
 
 	for (int i = 0; i < N; i++) {
 		p[i] = promise(0);

@@ -18,7 +18,7 @@
 
 #include "harness.h"
 
-/* ---- helpers ------------------------------------------------------------ */
+/* ---- utilities ---------------------------------------------------------- */
 
 static weft_task_options opt(unsigned flags)
 {
@@ -40,7 +40,7 @@ static int wait_err(weft_task *t, weft_error **err)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
@@ -159,6 +159,7 @@ static void count_free(void *arg)
  */
 struct manual {
 	weft_scheduler *s;
+	int refuse; /* queue() fails with this (negative) code when set */
 	pthread_mutex_t lock;
 	weft_task *q[256];
 	long qseq[256];
@@ -171,6 +172,8 @@ static int manual_queue(weft_scheduler *s, weft_task *t, void *data)
 	struct manual *m = data;
 
 	(void)s;
+	if (m->refuse)
+		return m->refuse;
 	pthread_mutex_lock(&m->lock);
 	if (m->n == 256) {
 		pthread_mutex_unlock(&m->lock);
@@ -185,7 +188,7 @@ static int manual_queue(weft_scheduler *s, weft_task *t, void *data)
 
 static void manual_init(struct manual *m)
 {
-	weft_scheduler_ops ops = { 0 };
+	weft_scheduler_ops ops = {0};
 
 	memset(m, 0, sizeof(*m));
 	pthread_mutex_init(&m->lock, NULL);
@@ -247,7 +250,7 @@ TEST(continuation_gets_antecedent_and_its_result)
 {
 	static char value[4];
 	weft_task *a = NULL, *c = NULL;
-	struct rec r = { 0 };
+	struct rec r = {0};
 	void *out = NULL;
 
 	REQUIRE(weft_task_start_new(&a, result_body, value, NULL) == 0);
@@ -297,7 +300,9 @@ TEST(continuation_waits_for_activation_and_cannot_be_started)
 
 TEST(many_continuations_on_one_antecedent_each_run_once)
 {
-	enum { N = 200 };
+	enum {
+		N = 200
+	};
 	static atomic_int ran[N];
 	weft_promise *p = promise(0);
 	weft_task *c[N];
@@ -321,7 +326,9 @@ TEST(many_continuations_on_one_antecedent_each_run_once)
 
 TEST(chain_of_continuations_passes_results_along)
 {
-	enum { N = 2000 };
+	enum {
+		N = 2000
+	};
 	weft_promise *p = promise(0);
 	weft_task *prev, *last = NULL;
 	static struct rec r[N];
@@ -355,7 +362,7 @@ TEST(chain_of_continuations_passes_results_along)
 TEST(continuation_of_finished_task_runs_at_once)
 {
 	weft_task *a = NULL, *c = NULL;
-	struct rec r = { 0 };
+	struct rec r = {0};
 	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 
 	REQUIRE(weft_task_from_result(&a, (void *)&r, NULL) == 0);
@@ -368,7 +375,7 @@ TEST(continuation_of_finished_task_runs_at_once)
 	weft_task_unref(c);
 
 	/* asynchronous: runs without anyone completing anything */
-	struct rec r2 = { 0 };
+	struct rec r2 = {0};
 	REQUIRE(weft_task_continue_with(&c, a, rec_cont, &r2, NULL) == 0);
 	CHECK_EQ(wait_inf(c), 0);
 	CHECK_EQ(atomic_load(&r2.ran), 1);
@@ -376,7 +383,7 @@ TEST(continuation_of_finished_task_runs_at_once)
 	weft_task_unref(c);
 
 	/* on the shared completed task too */
-	struct rec r3 = { 0 };
+	struct rec r3 = {0};
 	REQUIRE(weft_task_continue_with(&c, weft_task_completed(), rec_cont,
 					&r3, &o) == 0);
 	CHECK_EQ(weft_task_get_status(c), WEFT_STATUS_RAN_TO_COMPLETION);
@@ -394,8 +401,8 @@ TEST(continuation_with_null_out_still_runs)
 	REQUIRE(p);
 	o.arg_free = count_free;
 	atomic_store(&frees, 0);
-	CHECK_EQ(weft_task_continue_with(NULL, weft_promise_task(p),
-					 count_cont, &ran, &o),
+	CHECK_EQ(weft_task_continue_with(NULL, weft_promise_task(p), count_cont,
+					 &ran, &o),
 		 0);
 	CHECK_EQ(weft_promise_set_result(p, NULL, NULL), 0);
 	CHECK(wait_flag(&ran, 30));
@@ -421,8 +428,7 @@ TEST(continue_with_validates_arguments)
 	CHECK_EQ(weft_task_continue_with(&c, NULL, count_cont, &sentinel, &o),
 		 -EINVAL);
 	CHECK_EQ(atomic_load(&frees), 1);
-	CHECK_EQ(weft_task_continue_with(&c, a, NULL, &sentinel, &o),
-		 -EINVAL);
+	CHECK_EQ(weft_task_continue_with(&c, a, NULL, &sentinel, &o), -EINVAL);
 	CHECK_EQ(atomic_load(&frees), 2);
 	CHECK_EQ(weft_task_continue_with(&c, NULL, NULL, &sentinel, NULL),
 		 -EINVAL);
@@ -439,7 +445,8 @@ TEST(continue_with_validates_arguments)
 		WEFT_CONT_NOT_ON_RAN_TO_COMPLETION | WEFT_CONT_NOT_ON_FAULTED |
 			WEFT_CONT_NOT_ON_CANCELED,
 		WEFT_CONT_ONLY_ON_FAULTED | WEFT_CONT_NOT_ON_FAULTED,
-		WEFT_CONT_ONLY_ON_CANCELED | WEFT_CONT_ONLY_ON_RAN_TO_COMPLETION,
+		WEFT_CONT_ONLY_ON_CANCELED |
+			WEFT_CONT_ONLY_ON_RAN_TO_COMPLETION,
 		WEFT_CONT_EXECUTE_SYNCHRONOUSLY | WEFT_CONT_LONG_RUNNING,
 		WEFT_CONT_EXECUTE_SYNCHRONOUSLY | WEFT_CONT_LONG_RUNNING |
 			WEFT_CONT_ONLY_ON_FAULTED,
@@ -509,8 +516,10 @@ TEST(continue_with_accepts_every_legal_flag)
 TEST(creation_options_are_the_creation_part_of_the_flags)
 {
 	static const unsigned creation_bits[] = {
-		WEFT_CONT_PREFER_FAIRNESS,     WEFT_CONT_LONG_RUNNING,
-		WEFT_CONT_ATTACHED_TO_PARENT,  WEFT_CONT_DENY_CHILD_ATTACH,
+		WEFT_CONT_PREFER_FAIRNESS,
+		WEFT_CONT_LONG_RUNNING,
+		WEFT_CONT_ATTACHED_TO_PARENT,
+		WEFT_CONT_DENY_CHILD_ATTACH,
 		WEFT_CONT_HIDE_SCHEDULER,
 		WEFT_CONT_RUN_CONTINUATIONS_ASYNCHRONOUSLY,
 	};
@@ -536,8 +545,8 @@ TEST(creation_options_are_the_creation_part_of_the_flags)
 			weft_task_options o = opt(f);
 			weft_task *t = NULL;
 			int rc = weft_task_continue_with(
-				&t, weft_promise_task(p), count_cont,
-				&frees, &o);
+				&t, weft_promise_task(p), count_cont, &frees,
+				&o);
 
 			if ((f & WEFT_CONT_EXECUTE_SYNCHRONOUSLY) &&
 			    (f & WEFT_CONT_LONG_RUNNING)) {
@@ -577,9 +586,9 @@ static const unsigned matrix_opts[] = {
 /* expected "body runs" for [antecedent RTC, Faulted, Canceled][option] */
 static const bool matrix_runs[3][7] = {
 	/* NONE  !RTC   !FLT   !CAN   =RTC   =FLT   =CAN */
-	{ true, false, true, true, true, false, false },  /* RanToCompletion */
-	{ true, true, false, true, false, true, false },  /* Faulted */
-	{ true, true, true, false, false, false, true },  /* Canceled */
+	{true, false, true, true, true, false, false}, /* RanToCompletion */
+	{true, true, false, true, false, true, false}, /* Faulted */
+	{true, true, true, false, false, false, true}, /* Canceled */
 };
 
 static void complete_promise(weft_promise *p, int state, weft_error *err,
@@ -646,9 +655,9 @@ static void run_matrix(bool pending, unsigned extra)
 		}
 		/* the antecedent keeps its own state */
 		CHECK_EQ(weft_task_get_status(a),
-			 st == 0   ? WEFT_STATUS_RAN_TO_COMPLETION
-			 : st == 1 ? WEFT_STATUS_FAULTED
-				   : WEFT_STATUS_CANCELED);
+			 st == 0 ? WEFT_STATUS_RAN_TO_COMPLETION :
+			 st == 1 ? WEFT_STATUS_FAULTED :
+				   WEFT_STATUS_CANCELED);
 		weft_task_unref(a);
 		weft_promise_unref(p);
 	}
@@ -682,9 +691,9 @@ TEST(not_on_only_on_with_real_task_states)
 	/* antecedents that are tasks with bodies, not promises: one that
 	 * runs, one canceled through its creation token before it starts */
 	weft_cancel_source *cts = NULL;
-	weft_task *a[2] = { NULL, NULL };
+	weft_task *a[2] = {NULL, NULL};
 	weft_task_options to = opt(0);
-	static const int state_of[2] = { 0, 2 }; /* RTC, Canceled */
+	static const int state_of[2] = {0, 2}; /* RTC, Canceled */
 	weft_task *c[2][7];
 	struct rec r[2][7];
 
@@ -741,8 +750,7 @@ TEST(not_on_only_on_with_faulted_task_body)
 		weft_task_options o = opt(matrix_opts[k]);
 
 		memset(&r[k], 0, sizeof(r[k]));
-		CHECK_EQ(weft_task_continue_with(&c[k], a, rec_cont, &r[k],
-						 &o),
+		CHECK_EQ(weft_task_continue_with(&c[k], a, rec_cont, &r[k], &o),
 			 0);
 	}
 	CHECK_EQ(weft_task_start(a, NULL), 0);
@@ -761,7 +769,7 @@ TEST(canceled_by_condition_runs_its_own_continuations)
 {
 	weft_task *a = NULL, *c = NULL, *d = NULL;
 	atomic_int ran = 0;
-	struct rec r = { 0 };
+	struct rec r = {0};
 	weft_task_options o = opt(WEFT_CONT_ONLY_ON_FAULTED);
 	weft_error *err = NULL;
 
@@ -810,14 +818,13 @@ static weft_error *gated_body(weft_task *self, void *arg)
 TEST(synchronous_continuation_runs_on_the_completing_thread)
 {
 	for (int round = 0; round < 20; round++) {
-		struct gate_ctx g = { 0 };
-		struct rec r = { 0 };
+		struct gate_ctx g = {0};
+		struct rec r = {0};
 		weft_task *a = NULL, *c = NULL;
 		weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 
 		REQUIRE(weft_task_run(&a, gated_body, &g) == 0);
-		REQUIRE(weft_task_continue_with(&c, a, rec_cont, &r, &o) ==
-			0);
+		REQUIRE(weft_task_continue_with(&c, a, rec_cont, &r, &o) == 0);
 		atomic_store(&g.go, 1);
 		CHECK_EQ(wait_inf(c), 0);
 		CHECK(g.saw);
@@ -849,9 +856,9 @@ static void *setter_main(void *arg)
 TEST(synchronous_continuation_runs_inside_set_result)
 {
 	weft_promise *p = promise(0);
-	struct rec r = { 0 };
+	struct rec r = {0};
 	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
-	struct setter_ctx s = { 0 };
+	struct setter_ctx s = {0};
 	pthread_t th;
 
 	REQUIRE(p);
@@ -870,9 +877,9 @@ TEST(synchronous_continuation_runs_inside_set_result)
 
 TEST(synchronous_continuation_of_finished_task_runs_on_caller)
 {
-	struct gate_ctx g = { 0 };
+	struct gate_ctx g = {0};
 	weft_task *a = NULL, *c = NULL;
-	struct rec r = { 0 };
+	struct rec r = {0};
 	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 
 	atomic_store(&g.go, 1);
@@ -892,15 +899,15 @@ TEST(run_continuations_asynchronously_promise_queues_synchronous_ones)
 	struct manual m;
 	weft_promise *p = promise(WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY);
 	weft_task *c = NULL;
-	struct rec r = { 0 };
+	struct rec r = {0};
 	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 
 	REQUIRE(p);
 	manual_init(&m);
 	REQUIRE(m.s);
 	o.scheduler = m.s;
-	REQUIRE(weft_task_continue_with(&c, weft_promise_task(p), rec_cont,
-					&r, &o) == 0);
+	REQUIRE(weft_task_continue_with(&c, weft_promise_task(p), rec_cont, &r,
+					&o) == 0);
 	CHECK_EQ(weft_promise_set_result(p, NULL, NULL), 0);
 	/* not run inside set_result: queued to its scheduler */
 	CHECK_EQ(atomic_load(&r.ran), 0);
@@ -914,9 +921,9 @@ TEST(run_continuations_asynchronously_promise_queues_synchronous_ones)
 	/* control: without the flag the same continuation runs inline */
 	p = promise(0);
 	REQUIRE(p);
-	struct rec r2 = { 0 };
-	REQUIRE(weft_task_continue_with(&c, weft_promise_task(p), rec_cont,
-					&r2, &o) == 0);
+	struct rec r2 = {0};
+	REQUIRE(weft_task_continue_with(&c, weft_promise_task(p), rec_cont, &r2,
+					&o) == 0);
 	CHECK_EQ(weft_promise_set_result(p, NULL, NULL), 0);
 	CHECK_EQ(atomic_load(&r2.ran), 1);
 	CHECK_EQ(atomic_load(&m.queued), 1);
@@ -929,7 +936,7 @@ TEST(run_continuations_asynchronously_task_queues_synchronous_ones)
 {
 	struct manual m;
 	weft_task *a = NULL, *c = NULL;
-	struct rec r = { 0 };
+	struct rec r = {0};
 	weft_task_options ao = opt(WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY);
 	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 
@@ -956,7 +963,7 @@ TEST(run_continuations_asynchronously_on_a_continuation)
 	struct manual m;
 	weft_promise *p = promise(0);
 	weft_task *c1 = NULL, *c2 = NULL;
-	struct rec r1 = { 0 }, r2 = { 0 };
+	struct rec r1 = {0}, r2 = {0};
 	weft_task_options o1 = opt(WEFT_CONT_RUN_CONTINUATIONS_ASYNCHRONOUSLY);
 	weft_task_options o2 = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 
@@ -1052,7 +1059,7 @@ TEST(token_canceled_while_waiting_cancels_at_once)
 	weft_promise *p = promise(0);
 	weft_task *c = NULL, *d = NULL;
 	atomic_int ran = 0;
-	struct rec rd = { 0 };
+	struct rec rd = {0};
 	weft_task_options o = opt(0);
 
 	REQUIRE(p);
@@ -1109,7 +1116,7 @@ TEST(lazy_cancellation_waits_for_the_antecedent)
 	weft_promise *p = promise(0);
 	weft_task *c = NULL, *d = NULL;
 	atomic_int ran = 0;
-	struct rec rd = { 0 };
+	struct rec rd = {0};
 	weft_task_options o = opt(WEFT_CONT_LAZY_CANCELLATION);
 
 	REQUIRE(p);
@@ -1185,8 +1192,7 @@ struct late_cancel {
 	weft_error *returned;
 };
 
-static weft_error *late_cancel_cont(weft_task *self, weft_task *ante,
-				    void *arg)
+static weft_error *late_cancel_cont(weft_task *self, weft_task *ante, void *arg)
 {
 	struct late_cancel *l = arg;
 
@@ -1206,7 +1212,7 @@ TEST(canceling_after_the_body_started_is_cooperative)
 		weft_cancel_source *cts = NULL;
 		weft_promise *p = promise(0);
 		weft_task *c = NULL;
-		struct late_cancel l = { 0 };
+		struct late_cancel l = {0};
 		weft_task_options o = opt(0);
 		weft_error *err = NULL;
 
@@ -1217,8 +1223,7 @@ TEST(canceling_after_the_body_started_is_cooperative)
 		l.other = weft_cancel_token_canceled();
 		o.token = l.own;
 		REQUIRE(weft_task_continue_with(&c, weft_promise_task(p),
-						late_cancel_cont, &l,
-						&o) == 0);
+						late_cancel_cont, &l, &o) == 0);
 		CHECK_EQ(weft_promise_set_result(p, NULL, NULL), 0);
 		CHECK(wait_flag(&l.started, 30));
 		weft_cancel_source_cancel(cts);
@@ -1283,16 +1288,14 @@ TEST(attached_continuation_keeps_its_parent_waiting)
 {
 	weft_promise *p = promise(0);
 	weft_task *parent = NULL;
-	struct parent_ctx pc = { 0 };
+	struct parent_ctx pc = {0};
 
 	REQUIRE(p);
 	pc.ante = weft_promise_task(p);
 	pc.flags = WEFT_CONT_ATTACHED_TO_PARENT;
-	REQUIRE(weft_task_start_new(&parent, attaching_parent, &pc, NULL) ==
-		0);
+	REQUIRE(weft_task_start_new(&parent, attaching_parent, &pc, NULL) == 0);
 	CHECK(wait_status(parent, WEFT_STATUS_WAITING_FOR_CHILDREN, 30));
-	CHECK_EQ(weft_task_wait(parent, 30, WEFT_TOKEN_NONE, NULL),
-		 -ETIMEDOUT);
+	CHECK_EQ(weft_task_wait(parent, 30, WEFT_TOKEN_NONE, NULL), -ETIMEDOUT);
 	CHECK_EQ(weft_promise_set_result(p, NULL, NULL), 0);
 	CHECK_EQ(wait_inf(parent), 0);
 	CHECK_EQ(pc.rc, 0);
@@ -1310,15 +1313,14 @@ TEST(attached_continuation_error_reaches_the_parent)
 {
 	weft_promise *p = promise(0);
 	weft_task *parent = NULL;
-	struct parent_ctx pc = { 0 };
+	struct parent_ctx pc = {0};
 	weft_error *err = NULL;
 
 	REQUIRE(p);
 	pc.ante = weft_promise_task(p);
 	pc.flags = WEFT_CONT_ATTACHED_TO_PARENT;
 	pc.cont_err = weft_error_new(-EIO, "continuation failed");
-	REQUIRE(weft_task_start_new(&parent, attaching_parent, &pc, NULL) ==
-		0);
+	REQUIRE(weft_task_start_new(&parent, attaching_parent, &pc, NULL) == 0);
 	CHECK(wait_status(parent, WEFT_STATUS_WAITING_FOR_CHILDREN, 30));
 	CHECK_EQ(weft_promise_set_result(p, NULL, NULL), 0);
 	CHECK_EQ(wait_err(parent, &err), WEFT_EFAULTED);
@@ -1343,13 +1345,12 @@ TEST(detached_continuation_inside_a_task_does_not_hold_it)
 {
 	weft_promise *p = promise(0);
 	weft_task *parent = NULL;
-	struct parent_ctx pc = { 0 };
+	struct parent_ctx pc = {0};
 
 	REQUIRE(p);
 	pc.ante = weft_promise_task(p);
 	pc.flags = 0;
-	REQUIRE(weft_task_start_new(&parent, attaching_parent, &pc, NULL) ==
-		0);
+	REQUIRE(weft_task_start_new(&parent, attaching_parent, &pc, NULL) == 0);
 	CHECK_EQ(wait_inf(parent), 0);
 	CHECK(!weft_task_is_completed(pc.cont));
 	CHECK_EQ(weft_promise_set_result(p, NULL, NULL), 0);
@@ -1363,14 +1364,13 @@ TEST(attached_continuation_respects_deny_child_attach_of_parent)
 {
 	weft_promise *p = promise(0);
 	weft_task *parent = NULL;
-	struct parent_ctx pc = { 0 };
+	struct parent_ctx pc = {0};
 	weft_task_options po = opt(WEFT_TASK_DENY_CHILD_ATTACH);
 
 	REQUIRE(p);
 	pc.ante = weft_promise_task(p);
 	pc.flags = WEFT_CONT_ATTACHED_TO_PARENT;
-	REQUIRE(weft_task_start_new(&parent, attaching_parent, &pc, &po) ==
-		0);
+	REQUIRE(weft_task_start_new(&parent, attaching_parent, &pc, &po) == 0);
 	CHECK_EQ(wait_inf(parent), 0);
 	CHECK(!weft_task_is_completed(pc.cont));
 	CHECK_EQ(weft_promise_set_result(p, NULL, NULL), 0);
@@ -1424,7 +1424,7 @@ static weft_error *k_cont(weft_task *self, weft_task *ante, void *arg)
 
 TEST(attachment_is_to_the_current_task_not_the_antecedent)
 {
-	struct child_parent_ctx cp = { 0 };
+	struct child_parent_ctx cp = {0};
 	weft_task *parent = NULL, *k = NULL;
 	weft_task_options o = opt(WEFT_CONT_ATTACHED_TO_PARENT);
 
@@ -1479,7 +1479,7 @@ static weft_error *deny_cont(weft_task *self, weft_task *ante, void *arg)
 TEST(deny_child_attach_on_a_continuation)
 {
 	for (int deny = 0; deny < 2; deny++) {
-		struct deny_ctx d = { 0 };
+		struct deny_ctx d = {0};
 		weft_task *c = NULL;
 		weft_task_options o =
 			opt(deny ? WEFT_CONT_DENY_CHILD_ATTACH : 0);
@@ -1487,9 +1487,9 @@ TEST(deny_child_attach_on_a_continuation)
 		REQUIRE(weft_task_continue_with(&c, weft_task_completed(),
 						deny_cont, &d, &o) == 0);
 		if (deny) {
-			CHECK_EQ(weft_task_wait(c, 30000, WEFT_TOKEN_NONE,
-						NULL),
-				 0);
+			CHECK_EQ(
+				weft_task_wait(c, 30000, WEFT_TOKEN_NONE, NULL),
+				0);
 			REQUIRE(d.child != NULL);
 			CHECK(!weft_task_is_completed(d.child));
 		} else {
@@ -1515,9 +1515,8 @@ TEST(hide_scheduler_on_a_continuation)
 	REQUIRE(m.s);
 	for (int hide = 0; hide < 2; hide++) {
 		weft_task *c = NULL;
-		struct rec r = { 0 };
-		weft_task_options o =
-			opt(hide ? WEFT_CONT_HIDE_SCHEDULER : 0);
+		struct rec r = {0};
+		weft_task_options o = opt(hide ? WEFT_CONT_HIDE_SCHEDULER : 0);
 
 		o.scheduler = m.s;
 		REQUIRE(weft_task_continue_with(&c, weft_task_completed(),
@@ -1549,7 +1548,7 @@ static weft_error *make_cont_body(weft_task *self, void *arg)
 TEST(continuation_defaults_to_the_current_scheduler)
 {
 	struct manual m;
-	struct inner_sched_ctx x = { 0 };
+	struct inner_sched_ctx x = {0};
 	weft_task *t = NULL;
 	weft_task_options o = opt(0);
 
@@ -1599,7 +1598,7 @@ TEST(long_running_continuation_gets_its_own_thread)
 {
 	weft_scheduler *pool = NULL;
 	weft_task *hog = NULL, *c = NULL;
-	struct lr_ctx l = { 0 };
+	struct lr_ctx l = {0};
 	weft_task_options o = opt(0);
 
 	REQUIRE(weft_pool_new(&pool, 1) == 0);
@@ -1668,7 +1667,7 @@ TEST(prefer_fairness_continuations_run_in_fifo_order)
 
 	REQUIRE(weft_pool_new(&pool, 1) == 0);
 	for (int fair = 0; fair < 2; fair++) {
-		struct fair_ctx f = { 0 };
+		struct fair_ctx f = {0};
 		weft_task *q = NULL;
 		weft_task_options o = opt(0);
 
@@ -1770,7 +1769,7 @@ static weft_error *wait_for_waiter_cont(weft_task *self, weft_task *ante,
 
 TEST(waiters_are_released_before_synchronous_continuations_run)
 {
-	struct waiter_ctx w = { 0 };
+	struct waiter_ctx w = {0};
 	weft_task *c = NULL;
 	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 	pthread_t th;
@@ -1825,7 +1824,7 @@ TEST(continuation_errors_do_not_flow_back)
 {
 	weft_error *e = weft_error_new(-EIO, "continuation failed");
 	weft_task *a = NULL, *c = NULL, *d = NULL;
-	struct observe_rec ob = { 0 };
+	struct observe_rec ob = {0};
 	weft_error *err = NULL;
 
 	REQUIRE(weft_task_start_new(&a, nop_body, NULL, NULL) == 0);
@@ -1856,7 +1855,7 @@ TEST(only_on_faulted_continuation_handles_the_error)
 {
 	weft_error *e = weft_error_new(-EIO, "antecedent failed");
 	weft_task *a = NULL, *c = NULL;
-	struct observe_rec ob = { 0 };
+	struct observe_rec ob = {0};
 	weft_task_options o = opt(WEFT_CONT_ONLY_ON_FAULTED);
 
 	REQUIRE(weft_task_create(&a, fail_body, e, NULL) == 0);
@@ -1916,13 +1915,12 @@ static weft_error *kids_cont(weft_task *self, weft_task *ante, void *arg)
 
 TEST(continuation_runs_after_attached_children)
 {
-	struct kids_ctx k = { 0 };
+	struct kids_ctx k = {0};
 	weft_task *parent = NULL, *c = NULL;
 
 	k.child_flags = WEFT_TASK_ATTACHED_TO_PARENT;
 	REQUIRE(weft_task_create(&parent, kids_parent, &k, NULL) == 0);
-	REQUIRE(weft_task_continue_with(&c, parent, kids_cont, &k, NULL) ==
-		0);
+	REQUIRE(weft_task_continue_with(&c, parent, kids_cont, &k, NULL) == 0);
 	CHECK_EQ(weft_task_start(parent, NULL), 0);
 	CHECK(wait_flag(&k.body_done, 30));
 	CHECK(wait_status(parent, WEFT_STATUS_WAITING_FOR_CHILDREN, 30));
@@ -1940,13 +1938,12 @@ TEST(continuation_runs_after_attached_children)
 
 TEST(continuation_does_not_wait_for_detached_children)
 {
-	struct kids_ctx k = { 0 };
+	struct kids_ctx k = {0};
 	weft_task *parent = NULL, *c = NULL;
 
 	k.child_flags = 0;
 	REQUIRE(weft_task_create(&parent, kids_parent, &k, NULL) == 0);
-	REQUIRE(weft_task_continue_with(&c, parent, kids_cont, &k, NULL) ==
-		0);
+	REQUIRE(weft_task_continue_with(&c, parent, kids_cont, &k, NULL) == 0);
 	CHECK_EQ(weft_task_start(parent, NULL), 0);
 	/* the child waits for the continuation, which must not wait for it */
 	CHECK_EQ(wait_inf(c), 0);
@@ -1962,8 +1959,8 @@ TEST(faulted_attached_child_makes_continuation_see_faulted_antecedent)
 {
 	weft_error *e = weft_error_new(-EIO, "child failed");
 	weft_task *parent = NULL, *c = NULL;
-	struct observe_rec ob = { 0 };
-	struct parent_ctx pc = { 0 };
+	struct observe_rec ob = {0};
+	struct parent_ctx pc = {0};
 
 	/* the parent attaches a continuation (a child) that fails */
 	pc.ante = weft_task_completed();
@@ -1998,10 +1995,10 @@ TEST(arg_free_is_called_once_whatever_happens)
 	REQUIRE(weft_cancel_source_new(&cts) == 0);
 	atomic_store(&frees, 0);
 	for (int i = 0; i < 4; i++) {
-		weft_task_options o = opt(i == 1 ? WEFT_CONT_ONLY_ON_FAULTED
-					  : i == 2
-						  ? WEFT_CONT_EXECUTE_SYNCHRONOUSLY
-						  : 0);
+		weft_task_options o =
+			opt(i == 1 ? WEFT_CONT_ONLY_ON_FAULTED :
+			    i == 2 ? WEFT_CONT_EXECUTE_SYNCHRONOUSLY :
+				     0);
 		if (i == 3)
 			o.token = weft_cancel_source_token(cts);
 		o.arg_free = count_free;
@@ -2019,4 +2016,221 @@ TEST(arg_free_is_called_once_whatever_happens)
 	CHECK(wait_count(&frees, 4, 30));
 	weft_promise_unref(p);
 	weft_cancel_source_unref(cts);
+}
+
+/* ---- more edges ---------------------------------------------------------- */
+
+TEST(scheduler_refusing_the_continuation_faults_it)
+{
+	struct manual m;
+	weft_promise *p = promise(0);
+	weft_task *c1 = NULL, *c2 = NULL;
+	atomic_int ran = 0;
+	weft_task_options o = opt(0);
+
+	REQUIRE(p);
+	manual_init(&m);
+	REQUIRE(m.s);
+	m.refuse = -EAGAIN;
+	o.scheduler = m.s;
+	/* pending antecedent: refused at activation */
+	REQUIRE(weft_task_continue_with(&c1, weft_promise_task(p), count_cont,
+					&ran, &o) == 0);
+	CHECK_EQ(weft_promise_set_result(p, NULL, NULL), 0);
+	/* finished antecedent: refused inside continue_with, which still
+	 * succeeds (the error belongs to the continuation) */
+	CHECK_EQ(weft_task_continue_with(&c2, weft_promise_task(p), count_cont,
+					 &ran, &o),
+		 0);
+	weft_task *cs[2] = {c1, c2};
+	for (int i = 0; i < 2; i++) {
+		weft_error *err = NULL;
+
+		if (!cs[i])
+			continue;
+		CHECK_EQ(wait_err(cs[i], &err), WEFT_EFAULTED);
+		CHECK_EQ(weft_task_get_status(cs[i]), WEFT_STATUS_FAULTED);
+		if (err) {
+			CHECK_EQ(weft_error_inner_count(err), 1);
+			weft_error *se = weft_error_inner(err, 0);
+			REQUIRE(se != NULL);
+			CHECK_EQ(weft_error_get_kind(se), WEFT_ERROR_SCHEDULER);
+			CHECK_EQ(weft_error_code(se), -EAGAIN);
+		}
+		weft_error_unref(err);
+		weft_task_unref(cs[i]);
+	}
+	CHECK_EQ(atomic_load(&ran), 0);
+	CHECK_EQ(weft_task_get_status(weft_promise_task(p)),
+		 WEFT_STATUS_RAN_TO_COMPLETION);
+	weft_promise_unref(p);
+	m.refuse = 0;
+	manual_fini(&m);
+}
+
+TEST(token_canceled_while_the_continuation_is_queued)
+{
+	struct manual m;
+	weft_cancel_source *cts = NULL;
+	weft_promise *p = promise(0);
+	weft_task *c = NULL;
+	atomic_int ran = 0;
+	weft_task_options o = opt(0);
+
+	REQUIRE(p);
+	manual_init(&m);
+	REQUIRE(m.s);
+	REQUIRE(weft_cancel_source_new(&cts) == 0);
+	o.scheduler = m.s;
+	o.token = weft_cancel_source_token(cts);
+	REQUIRE(weft_task_continue_with(&c, weft_promise_task(p), count_cont,
+					&ran, &o) == 0);
+	CHECK_EQ(weft_promise_set_result(p, NULL, NULL), 0);
+	CHECK_EQ(atomic_load(&m.queued), 1);
+	CHECK_EQ(weft_task_get_status(c), WEFT_STATUS_WAITING_TO_RUN);
+	weft_cancel_source_cancel(cts);
+	manual_run_all(&m);
+	CHECK_EQ(wait_inf(c), -ECANCELED);
+	CHECK_EQ(atomic_load(&ran), 0);
+	weft_task_unref(c);
+	weft_promise_unref(p);
+	weft_cancel_source_unref(cts);
+	manual_fini(&m);
+}
+
+/* Attached continuations that never run do not keep the parent waiting. */
+struct attached_cancel_ctx {
+	weft_cancel_source *cts;
+	weft_task *c[3];
+	atomic_int ran;
+};
+
+static weft_error *attach_canceled_children(weft_task *self, void *arg)
+{
+	struct attached_cancel_ctx *x = arg;
+	weft_task_options o = opt(WEFT_CONT_ATTACHED_TO_PARENT);
+
+	(void)self;
+	/* canceled up front */
+	o.token = weft_cancel_token_canceled();
+	weft_task_continue_with(&x->c[0], weft_task_completed(), count_cont,
+				&x->ran, &o);
+	/* canceled by its condition */
+	o.token = WEFT_TOKEN_NONE;
+	o.flags |= WEFT_CONT_ONLY_ON_FAULTED;
+	weft_task_continue_with(&x->c[1], weft_task_completed(), count_cont,
+				&x->ran, &o);
+	/* canceled later, while it waits for a task that never finishes
+	 * before the cancellation */
+	o.flags = WEFT_CONT_ATTACHED_TO_PARENT;
+	o.token = weft_cancel_source_token(x->cts);
+	weft_task_continue_with(&x->c[2], weft_task_current(), count_cont,
+				&x->ran, &o);
+	return NULL;
+}
+
+TEST(canceled_attached_continuations_release_the_parent)
+{
+	struct attached_cancel_ctx x = {0};
+	weft_task *parent = NULL;
+
+	REQUIRE(weft_cancel_source_new(&x.cts) == 0);
+	REQUIRE(weft_task_start_new(&parent, attach_canceled_children, &x,
+				    NULL) == 0);
+	/* c[2] waits for its own parent: only the cancellation frees both */
+	CHECK(wait_status(parent, WEFT_STATUS_WAITING_FOR_CHILDREN, 30));
+	CHECK_EQ(weft_task_wait(parent, 20, WEFT_TOKEN_NONE, NULL), -ETIMEDOUT);
+	weft_cancel_source_cancel(x.cts);
+	/* canceled children contribute nothing: the parent ran fine */
+	CHECK_EQ(wait_inf(parent), 0);
+	for (int i = 0; i < 3; i++) {
+		REQUIRE(x.c[i] != NULL);
+		CHECK_EQ(weft_task_get_status(x.c[i]), WEFT_STATUS_CANCELED);
+		weft_task_unref(x.c[i]);
+	}
+	CHECK_EQ(atomic_load(&x.ran), 0);
+	weft_task_unref(parent);
+	weft_cancel_source_unref(x.cts);
+}
+
+/* A parent that waits for its failing attached continuation has seen the
+ * error: it is not added to the parent again (spec A.5). */
+struct observed_ctx {
+	weft_error *e;
+	weft_task *c;
+	int wait_rc;
+};
+
+static weft_error *parent_observes_child(weft_task *self, void *arg)
+{
+	struct observed_ctx *x = arg;
+	weft_task_options o = opt(WEFT_CONT_ATTACHED_TO_PARENT);
+	weft_error *err = NULL;
+
+	(void)self;
+	if (weft_task_continue_with(&x->c, weft_task_completed(), failing_cont,
+				    x->e, &o) != 0)
+		return weft_error_new(-ENOMEM, NULL);
+	x->wait_rc = wait_err(x->c, &err);
+	weft_error_unref(err);
+	return NULL;
+}
+
+TEST(parent_that_observed_the_continuation_error_is_not_faulted)
+{
+	struct observed_ctx x = {0};
+	weft_task *parent = NULL;
+
+	x.e = weft_error_new(-EIO, "observed");
+	REQUIRE(weft_task_start_new(&parent, parent_observes_child, &x, NULL) ==
+		0);
+	CHECK_EQ(wait_inf(parent), 0);
+	CHECK_EQ(x.wait_rc, WEFT_EFAULTED);
+	CHECK_EQ(weft_task_get_status(parent), WEFT_STATUS_RAN_TO_COMPLETION);
+	weft_task_unref(x.c);
+	weft_task_unref(parent);
+	weft_error_unref(x.e);
+}
+
+/* A synchronous continuation whose body adds a synchronous continuation
+ * to a finished task runs it inline, nested; beyond a depth limit weft
+ * queues instead, so deep nesting cannot overflow the stack. */
+struct nest {
+	long n;
+	atomic_long ran;
+	weft_task *last;
+	atomic_int done;
+};
+
+static weft_error *nest_body(weft_task *self, weft_task *ante, void *arg)
+{
+	struct nest *x = arg;
+	long k = atomic_fetch_add(&x->ran, 1) + 1;
+	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
+
+	(void)self;
+	(void)ante;
+	if (k == x->n) {
+		atomic_store(&x->done, 1);
+		return NULL;
+	}
+	if (weft_task_continue_with(NULL, weft_task_completed(), nest_body, x,
+				    &o) != 0)
+		return weft_error_new(-ENOMEM, NULL);
+	return NULL;
+}
+
+TEST(nested_synchronous_continuations_do_not_overflow)
+{
+	struct nest x = {0};
+	weft_task *c = NULL;
+	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
+
+	x.n = 100000;
+	REQUIRE(weft_task_continue_with(&c, weft_task_completed(), nest_body,
+					&x, &o) == 0);
+	CHECK(wait_flag(&x.done, 120));
+	CHECK_EQ(atomic_load(&x.ran), x.n);
+	CHECK_EQ(wait_inf(c), 0);
+	weft_task_unref(c);
 }

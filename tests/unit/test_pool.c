@@ -19,7 +19,7 @@
 
 #include "harness.h"
 
-/* ---- helpers ------------------------------------------------------------ */
+/* ---- support ------------------------------------------------------------ */
 
 static double now_s(void)
 {
@@ -30,7 +30,7 @@ static double now_s(void)
 
 static void nap(void)
 {
-	struct timespec ts = { 0, 200 * 1000 };
+	struct timespec ts = {0, 200 * 1000};
 	nanosleep(&ts, NULL);
 }
 
@@ -52,7 +52,8 @@ static weft_error *count_body(weft_task *self, void *arg)
 	return NULL;
 }
 
-/* ---- sizes and parallelism ------------------------------------------------- */
+/* ---- sizes and parallelism -------------------------------------------------
+ */
 
 /*
  * N tasks that each wait (polling, not blocking in weft) until all N have
@@ -92,8 +93,8 @@ static void check_pool_of(unsigned n)
 	CHECK_EQ(weft_pool_size(pool), n);
 	CHECK_EQ(weft_scheduler_max_concurrency(pool), (int)n);
 	CHECK(weft_scheduler_id(pool) != 0);
-	CHECK(weft_scheduler_id(pool) != weft_scheduler_id(
-						 weft_scheduler_default()));
+	CHECK(weft_scheduler_id(pool) !=
+	      weft_scheduler_id(weft_scheduler_default()));
 	b.n = (int)n;
 	atomic_init(&b.arrived, 0);
 	atomic_init(&b.timed_out, 0);
@@ -209,7 +210,8 @@ TEST(idle_workers_steal_from_a_busy_one)
 	weft_scheduler_unref(pool);
 }
 
-/* ---- shutdown -------------------------------------------------------------- */
+/* ---- shutdown --------------------------------------------------------------
+ */
 
 struct spawner {
 	atomic_int count;
@@ -227,15 +229,16 @@ static void spawn_arg_free(void *arg)
 	free(arg);
 }
 
+static atomic_uint busy_work;
+
 static weft_error *spawn_body(weft_task *self, void *arg)
 {
 	struct spawn_arg *a = arg;
 	(void)self;
 	atomic_fetch_add(&a->s->count, 1);
 	/* a little work, so shutdown finds things still queued */
-	volatile unsigned x = 0;
 	for (int i = 0; i < 2000; i++)
-		x += (unsigned)i;
+		atomic_fetch_add_explicit(&busy_work, 1, memory_order_relaxed);
 	if (a->depth >= a->s->depth)
 		return NULL;
 	weft_task_options o = WEFT_TASK_OPTIONS_INIT;
@@ -351,6 +354,66 @@ static void check_shutdown_error(weft_task *t)
 	weft_error_unref(err);
 }
 
+struct gated {
+	atomic_int entered, open, left;
+};
+
+static weft_error *gated_body(weft_task *self, void *arg)
+{
+	struct gated *g = arg;
+	(void)self;
+	atomic_fetch_add(&g->entered, 1);
+	if (!poll_until(&g->open, 1))
+		return weft_error_new(-ETIMEDOUT, "never opened");
+	atomic_fetch_add(&g->left, 1);
+	return NULL;
+}
+
+struct shutdown_call {
+	weft_scheduler *pool;
+	atomic_int rc;
+	atomic_int returned;
+};
+
+static void *shutdown_main(void *arg)
+{
+	struct shutdown_call *c = arg;
+	atomic_store(&c->rc, weft_pool_shutdown(c->pool));
+	atomic_store(&c->returned, 1);
+	return NULL;
+}
+
+TEST(shutdown_waits_for_long_running_tasks)
+{
+	weft_scheduler *pool;
+	struct gated g;
+	struct shutdown_call c;
+	pthread_t th;
+	weft_task_options o = WEFT_TASK_OPTIONS_INIT;
+
+	atomic_init(&g.entered, 0);
+	atomic_init(&g.open, 0);
+	atomic_init(&g.left, 0);
+	REQUIRE(weft_pool_new(&pool, 1) == 0);
+	o.scheduler = pool;
+	o.flags = WEFT_TASK_LONG_RUNNING;
+	REQUIRE(weft_task_start_new(NULL, gated_body, &g, &o) == 0);
+	REQUIRE(poll_until(&g.entered, 1));
+	c.pool = pool;
+	atomic_init(&c.rc, 1);
+	atomic_init(&c.returned, 0);
+	REQUIRE(pthread_create(&th, NULL, shutdown_main, &c) == 0);
+	for (int i = 0; i < 100; i++)
+		nap();
+	/* still running: shutdown has not returned */
+	CHECK_EQ(atomic_load(&c.returned), 0);
+	atomic_store(&g.open, 1);
+	pthread_join(th, NULL);
+	CHECK_EQ(atomic_load(&c.rc), 0);
+	CHECK_EQ(atomic_load(&g.left), 1);
+	weft_scheduler_unref(pool);
+}
+
 TEST(tasks_queued_after_shutdown_fault_with_eshutdown)
 {
 	weft_scheduler *pool;
@@ -387,7 +450,8 @@ TEST(shutdown_of_a_non_pool_is_einval)
 	weft_scheduler_unref(lim);
 }
 
-/* ---- the default pool ------------------------------------------------------- */
+/* ---- the default pool -------------------------------------------------------
+ */
 
 TEST(default_pool_configure)
 {
@@ -417,6 +481,15 @@ TEST(default_pool_from_environment)
 	CHECK_EQ(weft_default_pool_configure(2), -EBUSY);
 }
 
+TEST(default_pool_ignores_a_bad_environment)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	setenv("WEFT_NUM_THREADS", "zero", 1);
+	CHECK_EQ(weft_pool_size(weft_scheduler_default()),
+		 ncpu > 0 ? (unsigned)ncpu : 1u);
+}
+
 TEST(default_pool_is_one_object)
 {
 	weft_scheduler *d = weft_scheduler_default();
@@ -427,7 +500,8 @@ TEST(default_pool_is_one_object)
 	CHECK_EQ(weft_scheduler_id(d), weft_scheduler_id(d));
 }
 
-/* ---- many external submitters ------------------------------------------------ */
+/* ---- many external submitters
+ * ------------------------------------------------ */
 
 struct submitter {
 	weft_scheduler *pool;
@@ -459,7 +533,9 @@ static void *submit_main(void *arg)
 
 TEST(external_threads_submit_concurrently)
 {
-	enum { THREADS = 6 };
+	enum {
+		THREADS = 6
+	};
 	weft_scheduler *pool;
 	atomic_int count;
 	struct submitter s[THREADS];

@@ -142,7 +142,8 @@ TEST(task_outlives_the_promise)
 	CHECK_EQ(atomic_load(&dtors), 1);
 }
 
-/* ---- the set calls --------------------------------------------------------- */
+/* ---- the set calls ---------------------------------------------------------
+ */
 
 TEST(try_set_result_wins_once)
 {
@@ -220,7 +221,7 @@ TEST(try_set_errors_keeps_the_order)
 	for (int i = 0; i < 4; i++)
 		e[i] = weft_error_new(-100 - i, "error %d", i);
 	/* a duplicate is kept too */
-	weft_error *list[5] = { e[2], e[0], e[3], e[1], e[2] };
+	weft_error *list[5] = {e[2], e[0], e[3], e[1], e[2]};
 	REQUIRE(weft_promise_new(&p, NULL, 0) == 0);
 	CHECK_EQ(weft_promise_try_set_errors(p, list, 5), 1);
 	CHECK_EQ(weft_promise_try_set_errors(p, e, 4), 0);
@@ -354,19 +355,19 @@ TEST(set_calls_report_ealready_after_completion)
 			CHECK_EQ(weft_promise_set_canceled(p, WEFT_TOKEN_NONE),
 				 0);
 		}
-		weft_task_status st = weft_task_get_status(weft_promise_task(p));
+		weft_task_status st =
+			weft_task_get_status(weft_promise_task(p));
 		CHECK(st == WEFT_STATUS_RAN_TO_COMPLETION ||
 		      st == WEFT_STATUS_FAULTED || st == WEFT_STATUS_CANCELED);
 		atomic_store(&dtors, 0);
-		CHECK_EQ(weft_promise_set_result(p, &v, count_dtor),
-			 -EALREADY);
+		CHECK_EQ(weft_promise_set_result(p, &v, count_dtor), -EALREADY);
 		CHECK_EQ(atomic_load(&dtors), 1);
 		CHECK_EQ(weft_promise_set_error(p, e), -EALREADY);
 		CHECK_EQ(weft_promise_set_errors(p, &e, 1), -EALREADY);
 		CHECK_EQ(weft_promise_set_canceled(p, WEFT_TOKEN_NONE),
 			 -EALREADY);
 		/* argument errors are checked first */
-		weft_error *with_null[2] = { e, NULL };
+		weft_error *with_null[2] = {e, NULL};
 		CHECK_EQ(weft_promise_set_error(p, NULL), -EINVAL);
 		CHECK_EQ(weft_promise_set_errors(p, NULL, 1), -EINVAL);
 		CHECK_EQ(weft_promise_set_errors(p, &e, 0), -EINVAL);
@@ -385,7 +386,7 @@ TEST(argument_errors_do_not_complete_the_task)
 {
 	weft_promise *p = NULL;
 	weft_error *e = weft_error_new(-EIO, "x");
-	weft_error *with_null[3] = { e, e, NULL };
+	weft_error *with_null[3] = {e, e, NULL};
 
 	REQUIRE(weft_promise_new(&p, NULL, 0) == 0);
 	CHECK_EQ(weft_promise_try_set_error(p, NULL), -EINVAL);
@@ -401,8 +402,7 @@ TEST(argument_errors_do_not_complete_the_task)
 	CHECK_EQ(weft_promise_try_set_result(NULL, NULL, NULL), -EINVAL);
 	CHECK_EQ(weft_promise_try_set_error(NULL, e), -EINVAL);
 	CHECK_EQ(weft_promise_try_set_errors(NULL, &e, 1), -EINVAL);
-	CHECK_EQ(weft_promise_try_set_canceled(NULL, WEFT_TOKEN_NONE),
-		 -EINVAL);
+	CHECK_EQ(weft_promise_try_set_canceled(NULL, WEFT_TOKEN_NONE), -EINVAL);
 	CHECK_EQ(weft_promise_set_result(NULL, NULL, NULL), -EINVAL);
 	CHECK_EQ(weft_promise_set_error(NULL, e), -EINVAL);
 	CHECK_EQ(weft_promise_set_errors(NULL, &e, 1), -EINVAL);
@@ -415,7 +415,8 @@ TEST(argument_errors_do_not_complete_the_task)
 	weft_error_unref(e);
 }
 
-/* ---- waiting and continuations ---------------------------------------------- */
+/* ---- waiting and continuations ----------------------------------------------
+ */
 
 struct waiter {
 	weft_task *t;
@@ -433,7 +434,9 @@ static void *waiter_main(void *arg)
 
 TEST(waiters_on_other_threads_are_released)
 {
-	enum { N = 8 };
+	enum {
+		N = 8
+	};
 	weft_promise *p = NULL;
 	struct waiter w[N];
 	pthread_t th[N];
@@ -446,7 +449,7 @@ TEST(waiters_on_other_threads_are_released)
 		w[i].result = NULL;
 		REQUIRE(pthread_create(&th[i], NULL, waiter_main, &w[i]) == 0);
 	}
-	struct timespec ts = { 0, 20 * 1000000L };
+	struct timespec ts = {0, 20 * 1000000L};
 	nanosleep(&ts, NULL);
 	CHECK_EQ(weft_promise_set_result(p, &v, NULL), 0);
 	for (int i = 0; i < N; i++) {
@@ -478,13 +481,13 @@ TEST(run_continuations_asynchronously_keeps_them_off_the_setter)
 	for (int rca = 0; rca < 2; rca++) {
 		weft_promise *p = NULL;
 		weft_task *c = NULL;
-		struct cont_rec r = { 0 };
+		struct cont_rec r = {0};
 		weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 
 		REQUIRE(weft_promise_new(
 				&p, NULL,
-				rca ? WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY
-				    : 0) == 0);
+				rca ? WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY :
+				      0) == 0);
 		REQUIRE(weft_task_continue_with(&c, weft_promise_task(p),
 						cont_body, &r, &o) == 0);
 		CHECK_EQ(weft_promise_set_result(p, NULL, NULL), 0);
@@ -499,7 +502,8 @@ TEST(run_continuations_asynchronously_keeps_them_off_the_setter)
 	}
 }
 
-/* ---- attached promises ------------------------------------------------------ */
+/* ---- attached promises ------------------------------------------------------
+ */
 
 struct parent_ctx {
 	weft_promise *p;
@@ -521,7 +525,7 @@ static weft_error *parent_body(weft_task *self, void *arg)
 TEST(attached_promise_keeps_its_parent_waiting)
 {
 	for (int fail = 0; fail < 2; fail++) {
-		struct parent_ctx pc = { 0 };
+		struct parent_ctx pc = {0};
 		weft_task *parent = NULL;
 		weft_error *e = weft_error_new(-EIO, "child promise failed");
 		weft_error *err = NULL;
@@ -563,7 +567,7 @@ TEST(attached_promise_keeps_its_parent_waiting)
 
 TEST(detached_promise_does_not_hold_its_parent)
 {
-	struct parent_ctx pc = { 0 };
+	struct parent_ctx pc = {0};
 	weft_task *parent = NULL;
 
 	REQUIRE(weft_task_start_new(&parent, parent_body, &pc, NULL) == 0);
@@ -575,7 +579,8 @@ TEST(detached_promise_does_not_hold_its_parent)
 	weft_task_unref(parent);
 }
 
-/* ---- races between setters --------------------------------------------------- */
+/* ---- races between setters
+ * --------------------------------------------------- */
 
 struct race {
 	weft_promise *p;
@@ -613,7 +618,9 @@ static void *racer_main(void *arg)
 
 TEST(concurrent_setters_exactly_one_wins)
 {
-	enum { T = 5 };
+	enum {
+		T = 5
+	};
 	long iters = weft_test_scaled(1000);
 	weft_error *e = weft_error_new(-EIO, "racer");
 	weft_cancel_source *cts = NULL;
@@ -628,13 +635,13 @@ TEST(concurrent_setters_exactly_one_wins)
 		REQUIRE(weft_promise_new(&p, NULL, 0) == 0);
 		atomic_store(&dtors, 0);
 		for (int i = 0; i < T; i++) {
-			r[i] = (struct race){ .p = p,
-					      .go = &go,
-					      .kind = (int)((i + it) % 5),
-					      .rc = -1,
-					      .err = e,
-					      .tok = weft_cancel_source_token(
-						      cts) };
+			r[i] = (struct race){
+				.p = p,
+				.go = &go,
+				.kind = (int)((i + it) % 5),
+				.rc = -1,
+				.err = e,
+				.tok = weft_cancel_source_token(cts)};
 			REQUIRE(pthread_create(&th[i], NULL, racer_main,
 					       &r[i]) == 0);
 		}
@@ -687,9 +694,9 @@ TEST(concurrent_setters_exactly_one_wins)
 static weft_error *producer(weft_task *self, void *arg)
 {
 	(void)self;
-	return weft_promise_set_result(arg, arg, NULL) == 0
-		       ? NULL
-		       : weft_error_new(-EALREADY, "lost");
+	return weft_promise_set_result(arg, arg, NULL) == 0 ?
+		       NULL :
+		       weft_error_new(-EALREADY, "lost");
 }
 
 TEST(promise_completed_from_a_task)

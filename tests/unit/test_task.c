@@ -21,7 +21,7 @@
 
 #include "harness.h"
 
-/* ---- helpers ------------------------------------------------------------ */
+/* ---- support ------------------------------------------------------------ */
 
 /*
  * Several tests hold a default-pool worker in a gate while others run: make
@@ -42,7 +42,7 @@ static double now_s(void)
 
 static void nap(void)
 {
-	struct timespec ts = { 0, 200 * 1000 };
+	struct timespec ts = {0, 200 * 1000};
 	nanosleep(&ts, NULL);
 }
 
@@ -300,7 +300,9 @@ static int cmp_u64(const void *a, const void *b)
 
 TEST(ids_are_lazy_unique_and_stable)
 {
-	enum { N = 1000 };
+	enum {
+		N = 1000
+	};
 	weft_task *ts[N];
 	uint64_t ids[N];
 	atomic_int dummy;
@@ -374,7 +376,10 @@ static void *id_racer(void *arg)
 
 TEST(id_assigned_once_under_races)
 {
-	enum { THREADS = 4, ROUNDS = 200 };
+	enum {
+		THREADS = 4,
+		ROUNDS = 200
+	};
 	atomic_int dummy;
 	int mismatches = 0;
 
@@ -419,8 +424,8 @@ struct result_probe {
 static weft_error *result_body(weft_task *self, void *arg)
 {
 	struct result_probe *p = arg;
-	atomic_store(&p->set_rc_first, weft_task_set_result(self, &p->first,
-							     bump));
+	atomic_store(&p->set_rc_first,
+		     weft_task_set_result(self, &p->first, bump));
 	/* replacing a result destroys the old one, once */
 	atomic_store(&p->set_rc_second,
 		     weft_task_set_result(self, &p->second, bump));
@@ -649,8 +654,8 @@ TEST(start_of_continuation_or_promise_is_eperm)
 	gate_init(&g);
 	atomic_init(&conts, 0);
 	REQUIRE(weft_task_create(&ante, gate_body, &g, NULL) == 0);
-	REQUIRE(weft_task_continue_with(&cont, ante, cont_body, &conts,
-					NULL) == 0);
+	REQUIRE(weft_task_continue_with(&cont, ante, cont_body, &conts, NULL) ==
+		0);
 	CHECK_EQ(weft_task_get_status(cont),
 		 WEFT_STATUS_WAITING_FOR_ACTIVATION);
 	CHECK_EQ(weft_task_start(cont, NULL), -EPERM);
@@ -728,8 +733,8 @@ TEST(all_creation_option_combinations_are_reported_back)
 
 TEST(invalid_creation_options_are_einval_and_free_arg)
 {
-	static const unsigned bad_flags[] = { 0x100, 0x20, 0x40000000, 10000,
-					      0x80, 0x200, 0x400 };
+	static const unsigned bad_flags[] = {0x100, 0x20,  0x40000000, 10000,
+					     0x80,  0x200, 0x400};
 	atomic_int runs;
 
 	atomic_init(&runs, 0);
@@ -836,7 +841,9 @@ TEST(long_running_gets_a_dedicated_thread)
 
 static weft_error *spawn_fair_body(weft_task *self, void *arg)
 {
-	enum { N = 64 };
+	enum {
+		N = 64
+	};
 	weft_task *ts[N];
 	weft_task_options o = WEFT_TASK_OPTIONS_INIT;
 	(void)self;
@@ -844,8 +851,8 @@ static weft_error *spawn_fair_body(weft_task *self, void *arg)
 	for (int i = 0; i < N; i++)
 		if (weft_task_start_new(&ts[i], count_body, arg, &o) != 0)
 			return weft_error_new(-ENOMEM, "start_new");
-	int rc = weft_task_wait_all(ts, N, WEFT_INFINITE, WEFT_TOKEN_NONE,
-				    NULL);
+	int rc =
+		weft_task_wait_all(ts, N, WEFT_INFINITE, WEFT_TOKEN_NONE, NULL);
 	for (int i = 0; i < N; i++)
 		weft_task_unref(ts[i]);
 	return rc ? weft_error_new(rc, "wait_all") : NULL;
@@ -1054,6 +1061,31 @@ TEST(token_canceled_while_created_cancels)
 	weft_cancel_source_unref(src);
 }
 
+/*
+ * A Created task with a token that is dropped without ever being started
+ * or canceled must still be freed (ARG_FREE called once), whatever happens
+ * to the source afterwards.
+ */
+TEST(unstarted_task_with_token_is_freed_when_dropped)
+{
+	weft_cancel_source *src;
+	weft_task *t;
+	atomic_int runs;
+	weft_task_options o = WEFT_TASK_OPTIONS_INIT;
+
+	atomic_init(&runs, 0);
+	atomic_store(&arg_frees, 0);
+	REQUIRE(weft_cancel_source_new(&src) == 0);
+	o.token = weft_cancel_source_token(src);
+	o.arg_free = count_arg_free;
+	REQUIRE(weft_task_create(&t, count_body, &runs, &o) == 0);
+	weft_task_unref(t);
+	CHECK_EQ(atomic_load(&arg_frees), 1);
+	weft_cancel_source_unref(src);
+	CHECK_EQ(atomic_load(&arg_frees), 1);
+	CHECK_EQ(atomic_load(&runs), 0);
+}
+
 TEST(token_canceled_while_queued_cancels_without_running)
 {
 	weft_scheduler *pool;
@@ -1093,9 +1125,9 @@ TEST(token_canceled_while_queued_cancels_without_running)
 }
 
 enum cancel_reply {
-	REPLY_NOTHING,	     /* return NULL */
-	REPLY_OWN_TOKEN,     /* return CANCELED(own token) */
-	REPLY_OTHER_TOKEN,   /* return CANCELED(another canceled token) */
+	REPLY_NOTHING,	   /* return NULL */
+	REPLY_OWN_TOKEN,   /* return CANCELED(own token) */
+	REPLY_OTHER_TOKEN, /* return CANCELED(another canceled token) */
 };
 
 struct cancel_probe {
@@ -1269,7 +1301,8 @@ TEST(start_new_with_precanceled_token_cancels_when_dequeued)
 	weft_cancel_source_unref(src);
 }
 
-/* ---- errors ---------------------------------------------------------------- */
+/* ---- errors ----------------------------------------------------------------
+ */
 
 TEST(body_error_is_the_very_object_the_waiter_gets)
 {
@@ -1401,8 +1434,13 @@ static void freed_fail_free(void *arg)
 	atomic_fetch_add(&((struct freed_fail *)arg)->freed, 1);
 }
 
-enum observe_how { BY_WAIT, BY_WAIT_NULL_ERR, BY_TASK_ERROR, BY_GET_RESULT,
-		   BY_WAIT_ALL };
+enum observe_how {
+	BY_WAIT,
+	BY_WAIT_NULL_ERR,
+	BY_TASK_ERROR,
+	BY_GET_RESULT,
+	BY_WAIT_ALL
+};
 
 static void observed_case(enum observe_how how)
 {
@@ -1420,14 +1458,14 @@ static void observed_case(enum observe_how how)
 	REQUIRE(weft_task_start_new(&t, freed_fail_body, &f, &o) == 0);
 	switch (how) {
 	case BY_WAIT:
-		CHECK_EQ(weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE,
-					&err),
-			 WEFT_EFAULTED);
+		CHECK_EQ(
+			weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE, &err),
+			WEFT_EFAULTED);
 		break;
 	case BY_WAIT_NULL_ERR:
-		CHECK_EQ(weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE,
-					NULL),
-			 WEFT_EFAULTED);
+		CHECK_EQ(
+			weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE, NULL),
+			WEFT_EFAULTED);
 		break;
 	case BY_TASK_ERROR: {
 		size_t idx;
@@ -1497,9 +1535,9 @@ TEST(unobserved_handler_not_called_for_canceled_or_succeeded)
 	o.token = WEFT_TOKEN_NONE;
 	REQUIRE(weft_task_start_new(&t, count_body, &runs, &o) == 0);
 	size_t idx;
-	CHECK_EQ(weft_task_wait_any(&t, 1, WEFT_INFINITE, WEFT_TOKEN_NONE,
-				    &idx),
-		 0);
+	CHECK_EQ(
+		weft_task_wait_any(&t, 1, WEFT_INFINITE, WEFT_TOKEN_NONE, &idx),
+		0);
 	weft_task_unref(t);
 	CHECK(poll_until(&runs, 3)); /* body + arg_free */
 	CHECK_EQ(atomic_load(&unobserved.calls), 0);

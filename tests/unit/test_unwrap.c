@@ -36,7 +36,7 @@ static weft_task_options opt(unsigned flags)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
@@ -100,7 +100,8 @@ static void check_faulted_with(weft_task *t, weft_error *const *e, size_t n)
 	weft_error_unref(err);
 }
 
-/* ---- outer already finished ----------------------------------------------- */
+/* ---- outer already finished -----------------------------------------------
+ */
 
 TEST(unwrap_of_finished_outer_is_the_inner_itself)
 {
@@ -172,7 +173,7 @@ TEST(unwrap_of_faulted_outer_has_the_same_errors)
 	weft_task_unref(outer);
 
 	weft_promise *po = promise(0);
-	weft_error *both[2] = { e2, e1 };
+	weft_error *both[2] = {e2, e1};
 	REQUIRE(po);
 	REQUIRE(weft_task_unwrap(&u, weft_promise_task(po)) == 0);
 	weft_promise_set_errors(po, both, 2);
@@ -192,7 +193,8 @@ TEST(unwrap_validates_arguments)
 	CHECK_EQ(weft_task_unwrap(NULL, weft_task_completed()), -EINVAL);
 }
 
-/* ---- the proxy mirrors the inner task -------------------------------------- */
+/* ---- the proxy mirrors the inner task --------------------------------------
+ */
 
 TEST(proxy_mirrors_an_inner_that_runs_to_completion)
 {
@@ -391,7 +393,7 @@ TEST(run_continuations_asynchronously_applies_through_unwrap)
 	weft_promise *po = promise(0);
 	weft_promise *pi = promise(WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY);
 	weft_task *u = NULL, *c = NULL;
-	struct rec r = { 0 };
+	struct rec r = {0};
 	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 
 	REQUIRE(po && pi);
@@ -408,7 +410,95 @@ TEST(run_continuations_asynchronously_applies_through_unwrap)
 	weft_promise_unref(pi);
 }
 
-/* ---- deep chains ---------------------------------------------------------------- */
+TEST(run_continuations_asynchronously_outer_keeps_the_proxy_off_the_setter)
+{
+	/* the outer forbids inline continuations; the inner is already done,
+	 * so without care the proxy would complete inside the outer's set */
+	weft_promise *po = promise(WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY);
+	weft_task *inner = NULL, *u = NULL, *c = NULL;
+	struct rec r = {0};
+	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
+
+	REQUIRE(po);
+	REQUIRE(weft_task_from_result(&inner, NULL, NULL) == 0);
+	REQUIRE(weft_task_unwrap(&u, weft_promise_task(po)) == 0);
+	REQUIRE(weft_task_continue_with(&c, u, rec_cont, &r, &o) == 0);
+	CHECK_EQ(set_inner(po, inner), 0);
+	CHECK_EQ(wait_inf(c), 0);
+	CHECK_EQ(atomic_load(&r.ran), 1);
+	CHECK(!pthread_equal(r.thread, pthread_self()));
+	weft_task_unref(c);
+	weft_task_unref(u);
+	weft_task_unref(inner);
+	weft_promise_unref(po);
+}
+
+/* The caller may drop the outer task right after unwrap: the proxy must
+ * keep what it needs.  Here the outer is a synchronous continuation, so
+ * it completes inside another synchronous action (the trampoline). */
+static weft_error *outer_cont(weft_task *self, weft_task *ante, void *arg)
+{
+	weft_task *inner = NULL;
+
+	(void)ante;
+	if (weft_task_from_result(&inner, arg, NULL) != 0)
+		return weft_error_new(-ENOMEM, NULL);
+	weft_task_set_result(self, inner, task_dtor);
+	return NULL;
+}
+
+TEST(caller_may_drop_the_outer_after_unwrap)
+{
+	for (int sync = 0; sync < 2; sync++) {
+		weft_promise *p = promise(0);
+		weft_task *outer = NULL, *u = NULL;
+		weft_task_options o =
+			opt(sync ? WEFT_CONT_EXECUTE_SYNCHRONOUSLY : 0);
+		static char v;
+		void *out = NULL;
+
+		REQUIRE(p);
+		REQUIRE(weft_task_continue_with(&outer, weft_promise_task(p),
+						outer_cont, &v, &o) == 0);
+		REQUIRE(weft_task_unwrap(&u, outer) == 0);
+		weft_task_unref(outer);
+		CHECK_EQ(weft_promise_set_result(p, NULL, NULL), 0);
+		CHECK_EQ(weft_task_get_result(u, &out, NULL), 0);
+		CHECK_PTR_EQ(out, &v);
+		weft_task_unref(u);
+		weft_promise_unref(p);
+	}
+}
+
+TEST(unwrap_of_a_dropped_when_any)
+{
+	/* the classic when_any(...) + unwrap: the caller keeps only the
+	 * proxy; the when_any task completes inside its input's completion */
+	weft_promise *p[2];
+	weft_task *arr[2], *w = NULL, *u = NULL;
+	static char v;
+	void *out = NULL;
+
+	for (int i = 0; i < 2; i++) {
+		p[i] = promise(0);
+		REQUIRE(p[i]);
+		arr[i] = weft_promise_task(p[i]);
+	}
+	REQUIRE(weft_task_when_any(&w, arr, 2) == 0);
+	REQUIRE(weft_task_unwrap(&u, w) == 0);
+	weft_task_unref(w);
+	/* when_any's result is the winner: the proxy mirrors the winner */
+	CHECK_EQ(weft_promise_set_result(p[1], &v, NULL), 0);
+	CHECK_EQ(weft_task_get_result(u, &out, NULL), 0);
+	CHECK_PTR_EQ(out, &v);
+	weft_promise_set_result(p[0], NULL, NULL);
+	weft_task_unref(u);
+	for (int i = 0; i < 2; i++)
+		weft_promise_unref(p[i]);
+}
+
+/* ---- deep chains
+ * ---------------------------------------------------------------- */
 
 TEST(deep_chain_of_unwraps_does_not_overflow_the_stack)
 {
@@ -488,8 +578,8 @@ TEST(deep_chain_of_outers_completing_last)
 		REQUIRE(weft_task_unwrap(&u[i], weft_promise_task(o[i])) == 0);
 	}
 	for (long i = n - 1; i >= 0; i--)
-		REQUIRE(set_inner(o[i], i ? u[i - 1]
-					  : weft_promise_task(root)) == 0);
+		REQUIRE(set_inner(o[i],
+				  i ? u[i - 1] : weft_promise_task(root)) == 0);
 	for (long i = 0; i < n - 1; i++) {
 		weft_promise_unref(o[i]);
 		weft_task_unref(u[i]);
@@ -504,7 +594,8 @@ TEST(deep_chain_of_outers_completing_last)
 	free(u);
 }
 
-/* ---- weft_task_run_unwrap ------------------------------------------------------- */
+/* ---- weft_task_run_unwrap
+ * ------------------------------------------------------- */
 
 struct ru_ctx {
 	atomic_int ran;
@@ -535,8 +626,8 @@ static weft_error *ru_fn(weft_task *self, void *arg)
 	weft_task_options o = opt(0);
 
 	atomic_fetch_add(&x->ran, 1);
-	x->denies_children = weft_task_creation_options(self) &
-			     WEFT_TASK_DENY_CHILD_ATTACH;
+	x->denies_children =
+		weft_task_creation_options(self) & WEFT_TASK_DENY_CHILD_ATTACH;
 	switch (x->mode) {
 	case 0: /* a task that already has a result */
 		weft_task_set_result(self, weft_task_ref(x->inner), task_dtor);
@@ -559,7 +650,7 @@ static weft_error *ru_fn(weft_task *self, void *arg)
 TEST(run_unwrap_with_a_precanceled_token_never_runs_fn)
 {
 	weft_cancel_source *cts = NULL;
-	struct ru_ctx x = { 0 };
+	struct ru_ctx x = {0};
 	weft_task *u = NULL;
 
 	REQUIRE(weft_cancel_source_new(&cts) == 0);
@@ -578,7 +669,7 @@ TEST(run_unwrap_with_a_precanceled_token_never_runs_fn)
 TEST(run_unwrap_mirrors_the_inner_task)
 {
 	static char v;
-	struct ru_ctx x = { 0 };
+	struct ru_ctx x = {0};
 	weft_task *u = NULL;
 	weft_promise *pi = promise(0);
 	void *out = NULL;
@@ -600,7 +691,7 @@ TEST(run_unwrap_mirrors_the_inner_task)
 
 TEST(run_unwrap_fn_error_faults_the_proxy)
 {
-	struct ru_ctx x = { 0 };
+	struct ru_ctx x = {0};
 	weft_task *u = NULL;
 
 	x.mode = 1;
@@ -614,7 +705,7 @@ TEST(run_unwrap_fn_error_faults_the_proxy)
 
 TEST(run_unwrap_fn_without_a_task_is_canceled)
 {
-	struct ru_ctx x = { 0 };
+	struct ru_ctx x = {0};
 	weft_task *u = NULL;
 
 	x.mode = 2;
@@ -631,18 +722,18 @@ TEST(run_unwrap_fn_cancellation_error_with_any_token_cancels)
 	REQUIRE(weft_cancel_source_new(&other) == 0);
 	REQUIRE(weft_cancel_source_new(&canceled) == 0);
 	weft_cancel_source_cancel(canceled);
-	weft_cancel_token toks[4] = { WEFT_TOKEN_NONE,
-				      weft_cancel_source_token(other),
-				      weft_cancel_source_token(canceled),
-				      weft_cancel_token_canceled() };
+	weft_cancel_token toks[4] = {WEFT_TOKEN_NONE,
+				     weft_cancel_source_token(other),
+				     weft_cancel_source_token(canceled),
+				     weft_cancel_token_canceled()};
 	for (int i = 0; i < 4; i++) {
-		struct ru_ctx x = { 0 };
+		struct ru_ctx x = {0};
 		weft_task *u = NULL;
 
 		x.mode = 1;
 		x.err = weft_error_canceled(toks[i]);
-		REQUIRE(weft_task_run_unwrap(&u, ru_fn, &x,
-					     WEFT_TOKEN_NONE) == 0);
+		REQUIRE(weft_task_run_unwrap(&u, ru_fn, &x, WEFT_TOKEN_NONE) ==
+			0);
 		CHECK_EQ(wait_inf(u), -ECANCELED);
 		CHECK_EQ(weft_task_get_status(u), WEFT_STATUS_CANCELED);
 		check_canceled_with(u, toks[i]);
@@ -658,10 +749,9 @@ TEST(run_unwrap_fn_task_canceled_error_cancels)
 	/* TASK_CANCELED is a kind of OperationCanceled too */
 	weft_task *c = NULL, *u = NULL;
 	weft_error *agg = NULL;
-	struct ru_ctx x = { 0 };
+	struct ru_ctx x = {0};
 
-	REQUIRE(weft_task_from_canceled(&c, weft_cancel_token_canceled()) ==
-		0);
+	REQUIRE(weft_task_from_canceled(&c, weft_cancel_token_canceled()) == 0);
 	CHECK_EQ(wait_err(c, &agg), -ECANCELED);
 	REQUIRE(agg != NULL);
 	x.mode = 1;
@@ -696,7 +786,7 @@ TEST(plain_unwrap_does_not_look_for_cancellation_errors)
 TEST(run_unwrap_inner_acknowledging_its_own_token_cancels)
 {
 	weft_cancel_source *cts = NULL;
-	struct ru_ctx x = { 0 };
+	struct ru_ctx x = {0};
 	weft_task *u = NULL;
 
 	REQUIRE(weft_cancel_source_new(&cts) == 0);
@@ -719,7 +809,7 @@ TEST(run_unwrap_inner_acknowledging_its_own_token_cancels)
 TEST(run_unwrap_inner_with_another_token_faults)
 {
 	weft_cancel_source *cts = NULL, *other = NULL;
-	struct ru_ctx x = { 0 };
+	struct ru_ctx x = {0};
 	weft_task *u = NULL;
 	weft_error *err = NULL;
 
@@ -744,8 +834,7 @@ TEST(run_unwrap_inner_with_another_token_faults)
 		weft_error *in = weft_error_inner(err, 0);
 		REQUIRE(in != NULL);
 		CHECK_EQ(weft_error_get_kind(in), WEFT_ERROR_CANCELED);
-		CHECK(weft_cancel_token_equal(weft_error_token(in),
-					      x.oce_tok));
+		CHECK(weft_cancel_token_equal(weft_error_token(in), x.oce_tok));
 	}
 	weft_error_unref(err);
 	weft_task_unref(x.inner);
@@ -757,7 +846,7 @@ TEST(run_unwrap_inner_with_another_token_faults)
 TEST(run_unwrap_fn_acknowledging_the_run_token_cancels)
 {
 	weft_cancel_source *run = NULL;
-	struct ru_ctx x = { 0 };
+	struct ru_ctx x = {0};
 	weft_task *u = NULL;
 
 	REQUIRE(weft_cancel_source_new(&run) == 0);
