@@ -233,6 +233,11 @@ static inline void notify(struct weft__pool *p)
 	wake_one(p, false);
 }
 
+/*
+ * W found work and stops searching.  If it was the last searcher it wakes
+ * another worker: more work may be queued behind what it found, and pushers
+ * skipped waking anyone while it searched.
+ */
 static void stop_searching(struct weft__worker *w)
 {
 	if (!w->searching)
@@ -243,6 +248,22 @@ static void stop_searching(struct weft__worker *w)
 	if (atomic_fetch_sub_explicit(&w->pool->nsearching, 1,
 				      memory_order_acq_rel) == 1)
 		notify(w->pool);
+}
+
+/*
+ * W gives up searching to park.  No wake-up here: the parking worker looks
+ * at the queues once more after joining the idle list (park()), which
+ * covers pushes that skipped waking while it searched.  Waking another
+ * worker instead would hand the search around the idle workers forever.
+ */
+static void give_up_searching(struct weft__worker *w)
+{
+	if (!w->searching)
+		return;
+	w->searching = false;
+	/* release: pairs with notify()'s loads of nsearching */
+	atomic_fetch_sub_explicit(&w->pool->nsearching, 1,
+				  memory_order_release);
 }
 
 static void start_searching(struct weft__worker *w)
@@ -294,7 +315,7 @@ static bool park(struct weft__worker *w, bool recheck)
 	if (atomic_load_explicit(&p->closing, memory_order_relaxed))
 		pthread_cond_broadcast(&p->drain_cond);
 	pthread_mutex_unlock(&p->idle_lock);
-	stop_searching(w);
+	give_up_searching(w);
 
 	/* seq_cst: pairs with the fence implied by the pusher's publication
 	 * (global-queue mutex) so that either we see its work or it sees us
@@ -385,7 +406,7 @@ static void *worker_main(void *arg)
 		if (!park(w, true))
 			break;
 	}
-	stop_searching(w);
+	give_up_searching(w);
 	weft__tls.worker = NULL;
 	return NULL;
 }
