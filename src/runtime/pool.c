@@ -26,6 +26,7 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,6 +34,7 @@
 #include "futex.h"
 
 #define SPIN_ROUNDS 64
+#define YIELD_ROUNDS 16
 
 static void *worker_main(void *arg);
 
@@ -298,12 +300,8 @@ static bool unpark_self(struct weft__pool *p, struct weft__worker *w)
 	return removed;
 }
 
-/*
- * Park W until woken.  Returns false when the pool is stopping.  RECHECK:
- * look at the queues once more after joining the idle list (the lost
- * wake-up guard); a spare parking because enough others run skips it.
- */
-static bool park(struct weft__worker *w, bool recheck)
+/* Park W until woken.  Returns false when the pool is stopping. */
+static bool park(struct weft__worker *w)
 {
 	struct weft__pool *p = w->pool;
 	pthread_mutex_lock(&p->idle_lock);
@@ -321,7 +319,7 @@ static bool park(struct weft__worker *w, bool recheck)
 	 * (global-queue mutex) so that either we see its work or it sees us
 	 * on the idle list. */
 	atomic_thread_fence(memory_order_seq_cst);
-	if ((recheck && work_visible(p)) ||
+	if (work_visible(p) ||
 	    atomic_load_explicit(&p->stop, memory_order_acquire)) {
 		if (unpark_self(p, w)) {
 			start_searching(w);
@@ -373,12 +371,17 @@ static void *worker_main(void *arg)
 	struct weft__worker *w = arg;
 	struct weft__pool *p = w->pool;
 	weft__tls.worker = w;
+	/* after a wake-up, look for work once before retiring again: the
+	 * wake-up may be for work nobody else will take */
+	bool just_woken = false;
 	for (;;) {
-		if (spare_in_excess(w)) {
-			if (!park(w, false))
+		if (!just_woken && spare_in_excess(w)) {
+			if (!park(w))
 				break;
+			just_woken = true;
 			continue;
 		}
+		just_woken = false;
 		weft_task *t = find_work(w);
 		if (t) {
 			stop_searching(w);
@@ -395,6 +398,14 @@ static void *worker_main(void *arg)
 				weft__cpu_relax();
 				t = find_work(w);
 			}
+			/* then yield a few times: work that an external thread
+			 * is about to submit (a request/response loop) arrives
+			 * within microseconds, and a futex round trip costs
+			 * more than that */
+			for (int i = 0; i < YIELD_ROUNDS && !t; i++) {
+				sched_yield();
+				t = find_work(w);
+			}
 			if (t) {
 				stop_searching(w);
 				run_task(t);
@@ -403,8 +414,9 @@ static void *worker_main(void *arg)
 		}
 		if (atomic_load_explicit(&p->stop, memory_order_acquire))
 			break;
-		if (!park(w, true))
+		if (!park(w))
 			break;
+		just_woken = true;
 	}
 	give_up_searching(w);
 	weft__tls.worker = NULL;
