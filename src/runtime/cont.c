@@ -244,9 +244,14 @@ int weft__hook_all(weft_task *owner, weft_task *const *tasks, size_t n,
 		h[i].owner = owner;
 		h[i].ante = tasks[i];
 	}
+	/* release: pairs with the acquire in cont_token_canceled, which may
+	 * run on a canceling thread while we hook */
+	atomic_store_explicit(&c->hooks_ready, true, memory_order_release);
 	for (size_t i = 0; i < n; i++) {
-		/* a when_any already decided needs no more hooks */
-		if (atomic_load_explicit(&c->won, memory_order_acquire))
+		/* a when_any already decided, or an owner already canceled,
+		 * needs no more hooks */
+		if (atomic_load_explicit(&c->won, memory_order_acquire) ||
+		    (weft__task_state(owner) & TS_COMPLETED))
 			break;
 		weft_task_ref(owner); /* the hook's */
 		if (!weft__task_add_action(tasks[i], &h[i].act)) {
@@ -396,7 +401,8 @@ static void cont_token_canceled(void *arg)
 	struct weft_task_cold *c =
 		atomic_load_explicit(&t->cold, memory_order_acquire);
 	if (weft__task_cancel_now(t, c->token)) {
-		if (c->nhooks)
+		/* acquire: pairs with the release store in weft__hook_all */
+		if (atomic_load_explicit(&c->hooks_ready, memory_order_acquire))
 			weft__unhook_rest(t);
 		else if (c->nantecedents &&
 			 weft__task_remove_action(c->antecedents[0], &t->act))
@@ -493,6 +499,14 @@ static int cont_new(weft_task **out, weft_task *const *antes, size_t n,
 		*out = t;
 		return 0;
 	}
+	/* Registered before the hooks: until a hook is in place nothing can
+	 * complete the continuation on another thread, so the registration
+	 * is written before anyone reads it.  A callback that runs before the
+	 * hooks are published finds hooks_ready clear and leaves them be. */
+	if (!lazy && c->token.source)
+		/* weak: see cont_token_canceled */
+		weft_cancel_register(c->token, cont_token_canceled, t,
+				     &c->reg);
 	unsigned akind = (f & WEFT_CONT_EXECUTE_SYNCHRONOUSLY) ? ACTION_INLINE
 							       : ACTION_ASYNC;
 	if (kind == CONT_ONE) {
@@ -517,12 +531,6 @@ static int cont_new(weft_task **out, weft_task *const *antes, size_t n,
 			return rc;
 		}
 	}
-	/* Registered only now that the hooks exist, so the callback finds
-	 * them; a token canceled meanwhile runs it right here. */
-	if (!lazy && c->token.source)
-		/* weak: see cont_token_canceled */
-		weft_cancel_register(c->token, cont_token_canceled, t,
-				     &c->reg);
 	*out = t;
 	return 0;
 }

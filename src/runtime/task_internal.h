@@ -90,6 +90,7 @@ struct weft_task_cold {
 	/* continuations over several antecedents: one hook each */
 	struct weft__multi_hook *hooks;
 	size_t nhooks;
+	_Atomic bool hooks_ready; /* hooks and nhooks are published */
 	weft_task *winner;	 /* when_any: the first to complete (ref) */
 	unsigned cont_flags; /* WEFT_CONT_* of a continuation */
 	_Atomic size_t countdown; /* when_all: antecedents still running */
