@@ -10,6 +10,12 @@
  *
  * Each continuation starts by itself when its antecedent finishes and reads
  * the antecedent's result.  The main thread only waits for the last one.
+ *
+ * The chain is built twice, as the seed does: once keeping a handle to every
+ * step, and once in the chained style of Task.ContinueWith(...).ContinueWith
+ * (...): C has no method chaining, but handing each new continuation's
+ * handle on and dropping the previous one gives the same shape, because a
+ * continuation keeps its antecedent alive for as long as it needs it.
  */
 #define _POSIX_C_SOURCE 200809L /* rand_r */
 
@@ -125,14 +131,48 @@ static weft_error *display_data(weft_task *self, weft_task *antecedent,
 	return NULL;
 }
 
+/* Wait for the end of a chain and print what it made. */
+static int show(weft_task *last)
+{
+	weft_error *err;
+	void *text;
+	int rc = weft_task_get_result(last, &text, &err);
+
+	if (rc == 0) {
+		printf("%s\n", (const char *)text);
+	} else {
+		char msg[256];
+
+		weft_error_format(err, msg, sizeof(msg));
+		fprintf(stderr, "displayData: %s\n", msg);
+		weft_error_unref(err);
+	}
+	return rc;
+}
+
+/*
+ * Append a continuation running FN to *CHAIN and make it the new end of the
+ * chain: the caller's reference to the old end is dropped.
+ */
+static int then(weft_task **chain, weft_continuation_fn fn)
+{
+	weft_task *next;
+	int rc = weft_task_continue_with(&next, *chain, fn, NULL, NULL);
+
+	if (rc != 0)
+		return rc;
+	weft_task_unref(*chain);
+	*chain = next;
+	return 0;
+}
+
 int main(void)
 {
 	unsigned int seed = (unsigned int)time(NULL);
-	weft_task *get, *process, *display;
-	weft_error *err;
-	void *text;
+	weft_task *get, *process, *display, *chain = NULL;
 	int rc;
 
+	/* a handle to every step */
 	rc = weft_task_start_new(&get, get_data, &seed, NULL);
 	if (rc == 0)
 		rc = weft_task_continue_with(&process, get, process_data, NULL,
@@ -145,19 +185,17 @@ int main(void)
 			weft_strerror(rc));
 		return 1;
 	}
-
-	rc = weft_task_get_result(display, &text, &err);
-	if (rc == 0) {
-		printf("%s\n", (const char *)text);
-	} else {
-		char msg[256];
-
-		weft_error_format(err, msg, sizeof(msg));
-		fprintf(stderr, "displayData: %s\n", msg);
-		weft_error_unref(err);
-	}
+	rc = show(display);
 	weft_task_unref(get);
 	weft_task_unref(process);
 	weft_task_unref(display);
+
+	/* the chained style: only the end of the chain is held */
+	if (rc == 0)
+		rc = weft_task_start_new(&chain, get_data, &seed, NULL);
+	if (rc == 0 && (rc = then(&chain, process_data)) == 0 &&
+	    (rc = then(&chain, display_data)) == 0)
+		rc = show(chain);
+	weft_task_unref(chain); /* the end of the chain, or NULL */
 	return rc == 0 ? 0 : 1;
 }
