@@ -24,46 +24,45 @@ static inline weft_task *task_of_act(struct weft__action *a)
 	return (weft_task *)((char *)a - offsetof(weft_task, act));
 }
 
+/* T's continuation word once no remover holds its lock bit.  acquire:
+ * pairs with the release that unlocks it or pushes an action. */
+static inline uintptr_t conts_unlocked(weft_task *t)
+{
+	uintptr_t w;
+	while ((w = atomic_load_explicit(&t->conts, memory_order_acquire)) &
+	       CONTS_LOCKED)
+		weft__cpu_relax();
+	return w;
+}
+
 bool weft__task_add_action(weft_task *t, struct weft__action *a)
 {
-	/* acquire: pairs with the release that unlocks or publishes */
-	uintptr_t old = atomic_load_explicit(&t->conts, memory_order_acquire);
 	for (;;) {
+		uintptr_t old = conts_unlocked(t);
 		if (old == CONTS_COMPLETED)
 			return false;
-		if (old & CONTS_LOCKED) {
-			weft__cpu_relax();
-			old = atomic_load_explicit(&t->conts,
-						   memory_order_acquire);
-			continue;
-		}
 		a->next = (struct weft__action *)old;
 		/* release: pairs with the acq_rel exchange in close_actions,
 		 * which then sees A's fields */
 		if (atomic_compare_exchange_weak_explicit(
 			    &t->conts, &old, (uintptr_t)a, memory_order_release,
-			    memory_order_acquire))
+			    memory_order_relaxed))
 			return true;
 	}
 }
 
 bool weft__task_remove_action(weft_task *t, struct weft__action *a)
 {
-	uintptr_t old = atomic_load_explicit(&t->conts, memory_order_acquire);
+	uintptr_t old;
 	for (;;) {
+		old = conts_unlocked(t);
 		if (old == CONTS_COMPLETED)
 			return false;
-		if (old & CONTS_LOCKED) {
-			weft__cpu_relax();
-			old = atomic_load_explicit(&t->conts,
-						   memory_order_acquire);
-			continue;
-		}
 		/* acquire: pairs with the adders' release pushes, so the
 		 * list we walk is complete */
 		if (atomic_compare_exchange_weak_explicit(
 			    &t->conts, &old, old | CONTS_LOCKED,
-			    memory_order_acquire, memory_order_acquire))
+			    memory_order_acquire, memory_order_relaxed))
 			break;
 	}
 	struct weft__action *head = (struct weft__action *)old;
@@ -83,21 +82,14 @@ bool weft__task_remove_action(weft_task *t, struct weft__action *a)
 
 struct weft__action *weft__task_close_actions(weft_task *t)
 {
-	uintptr_t old = atomic_load_explicit(&t->conts, memory_order_relaxed);
-	for (;;) {
-		if (old & CONTS_LOCKED) {
-			weft__cpu_relax();
-			old = atomic_load_explicit(&t->conts,
-						   memory_order_relaxed);
-			continue;
-		}
-		/* acq_rel: acquire pairs with the adders' release pushes;
-		 * release publishes the final state to adders that fail */
-		if (atomic_compare_exchange_weak_explicit(
-			    &t->conts, &old, CONTS_COMPLETED,
-			    memory_order_acq_rel, memory_order_relaxed))
-			break;
-	}
+	uintptr_t old;
+	do
+		old = conts_unlocked(t);
+	/* acq_rel: acquire pairs with the adders' release pushes; release
+	 * publishes the final state to adders that fail */
+	while (!atomic_compare_exchange_weak_explicit(
+		&t->conts, &old, CONTS_COMPLETED, memory_order_acq_rel,
+		memory_order_relaxed));
 	/* pushed newest first: reverse into registration order */
 	struct weft__action *in = (struct weft__action *)old, *out = NULL;
 	while (in) {
@@ -160,9 +152,9 @@ void weft__actions_run(struct weft__action *list, weft_task *t)
 	 * thread keeps that promise through proxies (when_all, when_any,
 	 * unwrap): their hooks may complete a task with synchronous
 	 * continuations of its own (spec A.9). */
-	bool async_only = atomic_load_explicit(&t->state,
-					       memory_order_relaxed) &
-			  WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY;
+	bool async_only =
+		atomic_load_explicit(&t->state, memory_order_relaxed) &
+		WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY;
 	/* Continuations that will be queued go first, so they get the
 	 * parallelism before synchronous ones occupy this thread. */
 	struct weft__action **pp = &list;
@@ -276,16 +268,16 @@ void weft__unhook_rest(weft_task *owner)
 
 /* ---- continuation tasks -------------------------------------------------- */
 
-#define CONT_CREATION                                               \
-	(WEFT_CONT_PREFER_FAIRNESS | WEFT_CONT_LONG_RUNNING |       \
-	 WEFT_CONT_ATTACHED_TO_PARENT | WEFT_CONT_DENY_CHILD_ATTACH | \
-	 WEFT_CONT_HIDE_SCHEDULER |                                  \
+#define CONT_CREATION                                                          \
+	(WEFT_CONT_PREFER_FAIRNESS | WEFT_CONT_LONG_RUNNING |                  \
+	 WEFT_CONT_ATTACHED_TO_PARENT | WEFT_CONT_DENY_CHILD_ATTACH |          \
+	 WEFT_CONT_HIDE_SCHEDULER |                                            \
 	 WEFT_CONT_RUN_CONTINUATIONS_ASYNCHRONOUSLY)
-#define CONT_NOT_ON                                                     \
-	(WEFT_CONT_NOT_ON_RAN_TO_COMPLETION | WEFT_CONT_NOT_ON_FAULTED | \
+#define CONT_NOT_ON                                                            \
+	(WEFT_CONT_NOT_ON_RAN_TO_COMPLETION | WEFT_CONT_NOT_ON_FAULTED |       \
 	 WEFT_CONT_NOT_ON_CANCELED)
-#define CONT_ALLOWED                                                   \
-	(CONT_CREATION | WEFT_CONT_LAZY_CANCELLATION | CONT_NOT_ON | \
+#define CONT_ALLOWED                                                           \
+	(CONT_CREATION | WEFT_CONT_LAZY_CANCELLATION | CONT_NOT_ON |           \
 	 WEFT_CONT_EXECUTE_SYNCHRONOUSLY)
 
 static int check_cont_flags(unsigned f, bool multi)
@@ -363,8 +355,8 @@ static void all_hook(struct weft__action *a, weft_task *ante)
 	struct weft_task_cold *c =
 		atomic_load_explicit(&t->cold, memory_order_acquire);
 	/* acq_rel: the last antecedent to finish sees all the others */
-	if (atomic_fetch_sub_explicit(&c->countdown, 1,
-				      memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&c->countdown, 1, memory_order_acq_rel) ==
+	    1)
 		/* the last antecedent decides where it runs (its
 		 * RUN_CONTINUATIONS_ASYNCHRONOUSLY); multi-task continuations
 		 * have no NOT_ON conditions to check against it */
@@ -432,7 +424,11 @@ weft_error *weft__continuation_invoke(weft_task *t)
 	return err;
 }
 
-enum cont_kind { CONT_ONE, CONT_ALL, CONT_ANY };
+enum cont_kind {
+	CONT_ONE,
+	CONT_ALL,
+	CONT_ANY
+};
 
 static int cont_new(weft_task **out, weft_task *const *antes, size_t n,
 		    void *fn, void *arg, const weft_task_options *opts,
@@ -484,9 +480,9 @@ static int cont_new(weft_task **out, weft_task *const *antes, size_t n,
 	c->nantecedents = n;
 	if (opts && opts->token.source)
 		c->token.source = weft_cancel_source_ref(opts->token.source);
-	weft__task_set_sched(t, opts && opts->scheduler
-					? opts->scheduler
-					: weft_scheduler_current());
+	weft__task_set_sched(t, opts && opts->scheduler ?
+					opts->scheduler :
+					weft_scheduler_current());
 	rc = weft__task_attach_to_current(t, f);
 	if (rc) {
 		weft_task_unref(t);
@@ -505,10 +501,9 @@ static int cont_new(weft_task **out, weft_task *const *antes, size_t n,
 	 * hooks are published finds hooks_ready clear and leaves them be. */
 	if (!lazy && c->token.source)
 		/* weak: see cont_token_canceled */
-		weft_cancel_register(c->token, cont_token_canceled, t,
-				     &c->reg);
-	unsigned akind = (f & WEFT_CONT_EXECUTE_SYNCHRONOUSLY) ? ACTION_INLINE
-							       : ACTION_ASYNC;
+		weft_cancel_register(c->token, cont_token_canceled, t, &c->reg);
+	unsigned akind = (f & WEFT_CONT_EXECUTE_SYNCHRONOUSLY) ? ACTION_INLINE :
+								 ACTION_ASYNC;
 	if (kind == CONT_ONE) {
 		t->act.fn = cont_action;
 		t->act.kind = akind;
@@ -540,8 +535,7 @@ int weft_task_continue_with(weft_task **out, weft_task *antecedent,
 			    const weft_task_options *opts)
 {
 	weft_task *t;
-	int rc = cont_new(&t, &antecedent, 1, (void *)fn, arg, opts,
-			  CONT_ONE);
+	int rc = cont_new(&t, &antecedent, 1, (void *)fn, arg, opts, CONT_ONE);
 	if (rc)
 		return rc;
 	if (out)

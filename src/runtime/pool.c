@@ -208,9 +208,9 @@ static void wake_one(struct weft__pool *p, bool even_if_searching)
 {
 	pthread_mutex_lock(&p->idle_lock);
 	struct weft__worker *w = p->idle;
-	if (w && (even_if_searching ||
-		  atomic_load_explicit(&p->nsearching, memory_order_relaxed) ==
-			  0)) {
+	if (w &&
+	    (even_if_searching ||
+	     atomic_load_explicit(&p->nsearching, memory_order_relaxed) == 0)) {
 		p->idle = w->idle_next;
 		w->idle_next = NULL;
 		atomic_fetch_sub_explicit(&p->nidle, 1, memory_order_relaxed);
@@ -361,7 +361,8 @@ static bool spare_in_excess(struct weft__worker *w)
 	if (w->index < p->nthreads || weft__deque_size(&w->dq) > 0)
 		return false;
 	int n = (int)atomic_load_explicit(&p->nworkers, memory_order_relaxed);
-	int runnable = n - atomic_load_explicit(&p->nidle, memory_order_relaxed) -
+	int runnable = n -
+		       atomic_load_explicit(&p->nidle, memory_order_relaxed) -
 		       atomic_load_explicit(&p->nblocked, memory_order_relaxed);
 	return runnable > (int)p->nthreads;
 }
@@ -440,7 +441,8 @@ int weft__pool_push(struct weft__pool *p, weft_task *t)
 	struct weft__worker *w = weft__tls.worker;
 	uint32_t opts = atomic_load_explicit(&t->state, memory_order_relaxed);
 	bool own = w && w->pool == p;
-	if (own && !(opts & (WEFT_TASK_LONG_RUNNING | WEFT_TASK_PREFER_FAIRNESS)) &&
+	if (own &&
+	    !(opts & (WEFT_TASK_LONG_RUNNING | WEFT_TASK_PREFER_FAIRNESS)) &&
 	    weft__deque_push(&w->dq, t) == 0) {
 		notify(p);
 		return 0;
@@ -502,20 +504,17 @@ void weft__pool_wait_job(struct weft__job *j)
 {
 	struct weft__worker *w = weft__tls.worker;
 	struct weft__pool *p = w->pool;
-	for (;;) {
-		weft__pool_help(p, job_done, &j->done);
-		for (int i = 0; i < SPIN_ROUNDS && !job_done(&j->done); i++)
-			weft__cpu_relax();
-		if (job_done(&j->done))
-			return;
-		/* The thief is running it and there is nothing else to do:
-		 * sleep, with a replacement so the pool keeps its width. */
-		weft__pool_block_begin(p);
-		while (!job_done(&j->done))
-			weft__futex_wait(&j->done, 0, NULL);
-		weft__pool_block_end(p);
+	weft__pool_help(p, job_done, &j->done);
+	for (int i = 0; i < SPIN_ROUNDS && !job_done(&j->done); i++)
+		weft__cpu_relax();
+	if (job_done(&j->done))
 		return;
-	}
+	/* The thief is running it and there is nothing else to do: sleep,
+	 * with a replacement so the pool keeps its width. */
+	weft__pool_block_begin(p);
+	while (!job_done(&j->done))
+		weft__futex_wait(&j->done, 0, NULL);
+	weft__pool_block_end(p);
 }
 
 struct weft__deque *weft__pool_local_deque(struct weft__pool *p)

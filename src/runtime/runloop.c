@@ -102,41 +102,27 @@ static bool loop_try_inline(weft_scheduler *s, weft_task *t,
 
 	if (loop_here != l)
 		return false;
-	if (previously_queued) {
-		bool found;
-
-		pthread_mutex_lock(&l->lock);
-		found = weft__fifo_remove(&l->q, t);
-		pthread_mutex_unlock(&l->lock);
-		if (!found)
-			return false;
-	}
+	if (previously_queued && !weft__fifo_take_back(&l->q, &l->lock, t))
+		return false;
 	return weft_scheduler_execute(s, t) == 1;
 }
 
 static bool loop_try_dequeue(weft_scheduler *s, weft_task *t, void *data)
 {
 	struct runloop *l = data;
-	bool found;
 
 	(void)s;
-	pthread_mutex_lock(&l->lock);
-	found = weft__fifo_remove(&l->q, t);
-	pthread_mutex_unlock(&l->lock);
-	return found;
+	return weft__fifo_take_back(&l->q, &l->lock, t);
 }
 
 static void loop_destroy(weft_scheduler *s, void *data)
 {
 	struct runloop *l = data;
-	weft_task *t;
 
 	(void)s;
 	registry_remove(l);
 	/* Tasks never run: drop the references the loop held on them. */
-	while ((t = weft__fifo_pop(&l->q)))
-		weft_task_unref(t);
-	weft__fifo_destroy(&l->q);
+	weft__fifo_drop_all(&l->q);
 	pthread_cond_destroy(&l->wake);
 	pthread_mutex_destroy(&l->lock);
 	free(l);

@@ -175,41 +175,27 @@ static bool limited_try_inline(weft_scheduler *s, weft_task *t,
 
 	if (!on_runner_of(l))
 		return false;
-	if (previously_queued) {
-		bool found;
-
-		pthread_mutex_lock(&l->lock);
-		found = weft__fifo_remove(&l->q, t);
-		pthread_mutex_unlock(&l->lock);
-		if (!found)
-			return false; /* a runner has it, or it ran */
-	}
+	if (previously_queued && !weft__fifo_take_back(&l->q, &l->lock, t))
+		return false; /* a runner has it, or it ran */
 	return weft_scheduler_execute(s, t) == 1;
 }
 
 static bool limited_try_dequeue(weft_scheduler *s, weft_task *t, void *data)
 {
 	struct limited *l = data;
-	bool found;
 
 	(void)s;
-	pthread_mutex_lock(&l->lock);
-	found = weft__fifo_remove(&l->q, t);
-	pthread_mutex_unlock(&l->lock);
-	return found;
+	return weft__fifo_take_back(&l->q, &l->lock, t);
 }
 
 static void limited_destroy(weft_scheduler *s, void *data)
 {
 	struct limited *l = data;
-	weft_task *t;
 
 	(void)s;
 	/* Runners hold references, so the FIFO is normally empty here; what
 	 * is left could only be tasks no runner could be started for. */
-	while ((t = weft__fifo_pop(&l->q)))
-		weft_task_unref(t);
-	weft__fifo_destroy(&l->q);
+	weft__fifo_drop_all(&l->q);
 	weft_scheduler_unref(l->inner);
 	pthread_mutex_destroy(&l->lock);
 	free(l);

@@ -21,10 +21,10 @@ _Thread_local struct weft__tls weft__tls
 
 static _Atomic uint64_t next_task_id = 1;
 
-#define CREATION_OPTIONS                                            \
-	(WEFT_TASK_PREFER_FAIRNESS | WEFT_TASK_LONG_RUNNING |       \
-	 WEFT_TASK_ATTACHED_TO_PARENT | WEFT_TASK_DENY_CHILD_ATTACH | \
-	 WEFT_TASK_HIDE_SCHEDULER |                                  \
+#define CREATION_OPTIONS                                                       \
+	(WEFT_TASK_PREFER_FAIRNESS | WEFT_TASK_LONG_RUNNING |                  \
+	 WEFT_TASK_ATTACHED_TO_PARENT | WEFT_TASK_DENY_CHILD_ATTACH |          \
+	 WEFT_TASK_HIDE_SCHEDULER |                                            \
 	 WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY)
 
 /* ---- allocation ------------------------------------------------------ */
@@ -177,15 +177,15 @@ static void cold_free(weft_task *t, struct weft_task_cold *c)
 		if (!agg) {
 			for (size_t i = 0; i < c->nerrors; i++)
 				weft_error_ref(c->errors[i]);
-			agg = weft__error_aggregate_take(c->errors,
-							 c->nerrors);
+			agg = weft__error_aggregate_take(c->errors, c->nerrors);
 			c->aggregate = agg;
 		}
 		weft__report_unobserved(agg);
 	}
 	for (size_t i = 0; i < c->nerrors; i++)
 		weft_error_unref(c->errors[i]);
-	free(c->errors);
+	if (c->errors != &c->error_inline)
+		free(c->errors);
 	weft_error_unref(c->aggregate);
 	weft_error_unref(c->cancel_error);
 	for (size_t i = 0; i < c->nfaulted; i++)
@@ -300,8 +300,8 @@ bool weft_task_is_completed(const weft_task *t)
 
 bool weft_task_is_completed_successfully(const weft_task *t)
 {
-	return t && (weft__task_state(t) & TS_COMPLETED) ==
-			    TS_RAN_TO_COMPLETION;
+	return t &&
+	       (weft__task_state(t) & TS_COMPLETED) == TS_RAN_TO_COMPLETION;
 }
 
 bool weft_task_is_faulted(const weft_task *t)
@@ -329,8 +329,8 @@ weft_cancel_token weft_task_token(const weft_task *t)
 {
 	struct weft_task_cold *c =
 		t ? atomic_load_explicit(&((weft_task *)t)->cold,
-					 memory_order_acquire)
-		  : NULL;
+					 memory_order_acquire) :
+		    NULL;
 	return c ? c->token : WEFT_TOKEN_NONE;
 }
 
@@ -366,7 +366,8 @@ weft_error *weft__task_aggregate(weft_task *t)
 	if (!c->aggregate && c->nerrors) {
 		for (size_t i = 0; i < c->nerrors; i++)
 			weft_error_ref(c->errors[i]);
-		c->aggregate = weft__error_aggregate_take(c->errors, c->nerrors);
+		c->aggregate =
+			weft__error_aggregate_take(c->errors, c->nerrors);
 	}
 	weft_error *agg = c->aggregate;
 	pthread_mutex_unlock(&c->lock);
@@ -391,24 +392,23 @@ static void add_error(weft_task *t, weft_error *err)
 		abort();
 	}
 	pthread_mutex_lock(&c->lock);
-	if (c->nerrors == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 2;
-		weft_error **n = realloc(c->errors, cap * sizeof(*n));
+	if (c->nerrors == 0) {
+		/* the first error has a slot in the cold block itself */
+		c->errors = &c->error_inline;
+		c->cap = 1;
+	} else if (c->nerrors == c->cap) {
+		size_t cap = c->cap * 2;
+		weft_error **n = malloc(cap * sizeof(*n));
 		if (!n) {
+			/* the task is faulted already; only this extra
+			 * error is lost */
+			pthread_mutex_unlock(&c->lock);
 			weft_error_unref(err);
-			err = weft__error_oom();
-			if (c->nerrors) {
-				pthread_mutex_unlock(&c->lock);
-				return; /* already faulted */
-			}
-			n = c->errors;
-			cap = c->cap;
-			if (!n) {
-				static weft_error *oom_slot[1];
-				(void)oom_slot;
-				abort();
-			}
+			return;
 		}
+		memcpy(n, c->errors, c->nerrors * sizeof(*n));
+		if (c->errors != &c->error_inline)
+			free(c->errors);
 		c->errors = n;
 		c->cap = cap;
 	}
@@ -438,9 +438,9 @@ int weft__task_attach_to_current(weft_task *t, unsigned flags)
 	if (!(flags & WEFT_TASK_ATTACHED_TO_PARENT))
 		return 0;
 	weft_task *parent = weft__tls.current;
-	if (!parent || (atomic_load_explicit(&parent->state,
-					     memory_order_relaxed) &
-			WEFT_TASK_DENY_CHILD_ATTACH))
+	if (!parent ||
+	    (atomic_load_explicit(&parent->state, memory_order_relaxed) &
+	     WEFT_TASK_DENY_CHILD_ATTACH))
 		return 0;
 	struct weft_task_cold *pc = weft__task_cold(parent);
 	struct weft_task_cold *c = weft__task_cold(t);
@@ -495,8 +495,8 @@ static int task_new(weft_task **out, weft_task_fn fn, void *arg,
 		}
 		c->arg_free = opts->arg_free;
 		if (has_token)
-			c->token.source = weft_cancel_source_ref(
-				opts->token.source);
+			c->token.source =
+				weft_cancel_source_ref(opts->token.source);
 	}
 	rc = weft__task_attach_to_current(t, flags);
 	if (rc) {
@@ -537,7 +537,8 @@ static int start_on(weft_task *t, weft_scheduler *sched, bool queue_ref_taken)
 	int rc = weft__sched_queue(sched, t);
 	if (rc) {
 		weft_task_unref(t);
-		weft_error *e = weft_error_new(rc, "the scheduler refused the task");
+		weft_error *e =
+			weft_error_new(rc, "the scheduler refused the task");
 		weft_error *se = weft__error_scheduler(e);
 		weft_error_unref(e);
 		weft__task_fault_now(t, se);
@@ -615,8 +616,8 @@ int weft_task_start_new(weft_task **out, weft_task_fn fn, void *arg,
 	int rc = task_new(&t, fn, arg, opts, TS_STARTED, false);
 	if (rc)
 		return rc;
-	weft_scheduler *s = opts && opts->scheduler ? opts->scheduler
-						     : weft_scheduler_current();
+	weft_scheduler *s = opts && opts->scheduler ? opts->scheduler :
+						      weft_scheduler_current();
 	/* relaxed: nobody else knows the task yet; one count for the queue,
 	 * one for the caller */
 	atomic_store_explicit(&t->refs, out ? 2 : 1, memory_order_relaxed);
@@ -630,8 +631,8 @@ int weft_task_run(weft_task **out, weft_task_fn fn, void *arg)
 {
 	if (!fn)
 		return -EINVAL;
-	weft_task *t = weft__task_alloc(WEFT_TASK_DENY_CHILD_ATTACH | TS_STARTED,
-					(void *)fn, arg);
+	weft_task *t = weft__task_alloc(
+		WEFT_TASK_DENY_CHILD_ATTACH | TS_STARTED, (void *)fn, arg);
 	if (!t)
 		return -ENOMEM;
 	atomic_store_explicit(&t->refs, out ? 2 : 1, memory_order_relaxed);
@@ -657,7 +658,8 @@ bool weft__task_execute(weft_task *t)
 		 * promise, so no other thread can change the state word
 		 * before we complete the task (cancellers need a token, and
 		 * observers only mark completed tasks).  A plain store is
-		 * enough; only a second execute (a scheduler bug) could race. */
+		 * enough; only a second execute (a scheduler bug) could race.
+		 */
 		if (st & (TS_INVOKED | TS_RESERVED | TS_COMPLETED))
 			return false;
 		st |= TS_INVOKED;
@@ -696,8 +698,9 @@ bool weft__task_execute(weft_task *t)
 	tls->current = t;
 	tls->inline_depth++;
 	struct weft__context *saved = weft__context_enter(t->ctx);
-	weft_error *err = (st & TS_CONTINUATION) ? weft__continuation_invoke(t)
-						 : t->fn.task(t, t->arg);
+	weft_error *err = (st & TS_CONTINUATION) ?
+				  weft__continuation_invoke(t) :
+				  t->fn.task(t, t->arg);
 	weft__context_leave(saved);
 	tls->inline_depth--;
 	tls->current = prev;
@@ -750,8 +753,7 @@ static void finish(weft_task *t, weft_error *err)
 	if (c) {
 		/* Announce the wait for children before giving up our count:
 		 * the last child may finish us the moment we do. */
-		if (atomic_load_explicit(&c->pending, memory_order_acquire) >
-		    1)
+		if (atomic_load_explicit(&c->pending, memory_order_acquire) > 1)
 			atomic_fetch_or_explicit(&t->state,
 						 TS_WAITING_ON_CHILDREN,
 						 memory_order_relaxed);
@@ -783,8 +785,9 @@ static void finish_stage2(weft_task *t)
 			/* a child whose error our body already received
 			 * through a wait contributes nothing more */
 			if (!(cst & TS_OBSERVED_BY_PARENT))
-				add_error(t, weft_error_ref(
-						     weft__task_aggregate(fc[i])));
+				add_error(t,
+					  weft_error_ref(
+						  weft__task_aggregate(fc[i])));
 			weft_task_unref(fc[i]);
 		}
 		free(fc);
@@ -800,8 +803,8 @@ static void finish_stage2(weft_task *t)
 	if (!c) {
 		/* the fast path of execute: still nobody else writes the
 		 * state word; release: pairs with weft__task_state's acquire */
-		uint32_t st = atomic_load_explicit(&t->state,
-						   memory_order_relaxed);
+		uint32_t st =
+			atomic_load_explicit(&t->state, memory_order_relaxed);
 		atomic_store_explicit(&t->state, st | TS_RESERVED | final,
 				      memory_order_release);
 		weft__task_run_actions(t);
@@ -820,8 +823,8 @@ static void child_done(weft_task *parent, weft_task *child)
 		pthread_mutex_lock(&pc->lock);
 		if (pc->nfaulted == pc->faulted_cap) {
 			size_t cap = pc->faulted_cap ? pc->faulted_cap * 2 : 4;
-			weft_task **n = realloc(pc->faulted_children,
-						cap * sizeof(*n));
+			weft_task **n =
+				realloc(pc->faulted_children, cap * sizeof(*n));
 			if (n) {
 				pc->faulted_children = n;
 				pc->faulted_cap = cap;

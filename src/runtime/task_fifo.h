@@ -7,6 +7,7 @@
 #define WEFT_RUNTIME_TASK_FIFO_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -91,6 +92,26 @@ static inline void weft__fifo_destroy(struct weft__task_fifo *q)
 	free(q->buf);
 	q->buf = NULL;
 	q->cap = q->head = q->len = 0;
+}
+
+/* weft__fifo_remove under LOCK: a scheduler taking a queued task back. */
+static inline bool weft__fifo_take_back(struct weft__task_fifo *q,
+					pthread_mutex_t *lock, weft_task *t)
+{
+	pthread_mutex_lock(lock);
+	bool found = weft__fifo_remove(q, t);
+	pthread_mutex_unlock(lock);
+	return found;
+}
+
+/* Drop the reference held on every task still queued, then free the ring
+ * (a scheduler going away with tasks that will never run). */
+static inline void weft__fifo_drop_all(struct weft__task_fifo *q)
+{
+	weft_task *t;
+	while ((t = weft__fifo_pop(q)))
+		weft_task_unref(t);
+	weft__fifo_destroy(q);
 }
 
 #endif

@@ -19,10 +19,10 @@
 /* options: public creation bits (0xff) and internal kind bits */
 #define TS_PUBLIC_OPTIONS 0x000000ffu
 #define TS_CONTINUATION 0x00000200u /* started by its antecedent(s) */
-#define TS_PROMISE 0x00000400u /* completed by set calls, never runs */
+#define TS_PROMISE 0x00000400u	    /* completed by set calls, never runs */
 #define TS_LAZY_CANCEL 0x00001000u
 #define TS_EXEC_SYNC 0x00002000u /* continuation: run on completer */
-#define TS_CONT_ALL 0x00004000u /* continuation over several antecedents */
+#define TS_CONT_ALL 0x00004000u	 /* continuation over several antecedents */
 #define TS_IMMORTAL 0x00000800u
 /* state bits */
 #define TS_STARTED 0x00010000u
@@ -35,7 +35,7 @@
 #define TS_WAITING_ON_CHILDREN 0x00800000u
 #define TS_RAN_TO_COMPLETION 0x01000000u
 #define TS_WAITING_FOR_ACTIVATION 0x02000000u
-#define TS_RESERVED 0x04000000u /* the final state is being written */
+#define TS_RESERVED 0x04000000u		/* the final state is being written */
 #define TS_CANCEL_REQUESTED 0x08000000u /* internal cancel before start */
 
 #define TS_COMPLETED (TS_FAULTED | TS_CANCELED | TS_RAN_TO_COMPLETION)
@@ -71,15 +71,16 @@ struct weft__action {
 struct weft__context;
 
 struct weft_task_cold {
-	weft_cancel_token token; /* a reference on token.source is held */
+	weft_cancel_token token;      /* a reference on token.source is held */
 	weft_cancel_registration reg; /* weft_task_create's registration */
 	weft_task *parent;	      /* attached parent (referenced) */
 	/* 1 for the body + 1 per attached child not yet completed; the one
 	 * who brings it to 0 finishes the task */
 	_Atomic int32_t pending;
 	void (*arg_free)(void *);
-	pthread_mutex_t lock; /* guards the fields below */
-	weft_error **errors;  /* faults, in the order they happened */
+	pthread_mutex_t lock;	  /* guards the fields below */
+	weft_error **errors;	  /* faults, in the order they happened */
+	weft_error *error_inline; /* storage for the first one */
 	size_t nerrors, cap;
 	weft_error *cancel_error; /* the acknowledged cancellation, if any */
 	weft_error *aggregate;	  /* built once, on first read */
@@ -91,8 +92,8 @@ struct weft_task_cold {
 	struct weft__multi_hook *hooks;
 	size_t nhooks;
 	_Atomic bool hooks_ready; /* hooks and nhooks are published */
-	weft_task *winner;	 /* when_any: the first to complete (ref) */
-	unsigned cont_flags; /* WEFT_CONT_* of a continuation */
+	weft_task *winner;	  /* when_any: the first to complete (ref) */
+	unsigned cont_flags;	  /* WEFT_CONT_* of a continuation */
 	_Atomic size_t countdown; /* when_all: antecedents still running */
 	_Atomic int won;	  /* when_any: set once */
 	/* continuations: the antecedents they hold (referenced) */
@@ -133,9 +134,9 @@ struct weft_task {
 
 struct weft__worker;
 struct weft__tls {
-	weft_task *current;	      /* the task whose body runs here */
+	weft_task *current;	     /* the task whose body runs here */
 	struct weft__worker *worker; /* non-NULL on a pool worker */
-	unsigned inline_depth;	      /* nested inline executions */
+	unsigned inline_depth;	     /* nested inline executions */
 	/* the trampoline that runs synchronous completion actions one after
 	 * another instead of one inside another (cont.c) */
 	bool tramp_active;
@@ -311,9 +312,9 @@ static inline bool weft__task_try_ref(weft_task *t)
 		if (n == 0)
 			return false;
 		/* acquire: pairs with the release half of the decrements */
-	} while (!atomic_compare_exchange_weak_explicit(
-		&t->refs, &n, n + 1, memory_order_acquire,
-		memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(&t->refs, &n, n + 1,
+							memory_order_acquire,
+							memory_order_relaxed));
 	return true;
 }
 
