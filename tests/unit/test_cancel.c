@@ -13,13 +13,7 @@
 #include <weft.h>
 
 #include "harness.h"
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts))
-		;
-}
+#include "task_util.h"
 
 static int64_t now_ms(void)
 {

@@ -17,6 +17,7 @@
 #include <weft.h>
 
 #include "harness.h"
+#include "task_util.h"
 
 /* ---- support ------------------------------------------------------------ */
 
@@ -24,36 +25,6 @@
 __attribute__((constructor)) static void widen_default_pool(void)
 {
 	weft_default_pool_configure(4);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-static void nap(void)
-{
-	struct timespec ts = {0, 200 * 1000};
-	nanosleep(&ts, NULL);
-}
-
-static bool poll_until(atomic_int *v, int at_least)
-{
-	double end = now_s() + 60;
-	while (atomic_load(v) < at_least) {
-		if (now_s() > end)
-			return false;
-		nap();
-	}
-	return true;
 }
 
 /* Poll until T's status is S; false after a minute. */
@@ -97,11 +68,6 @@ static weft_error *gate_body(weft_task *self, void *arg)
 		return weft_error_new(-ETIMEDOUT, "the gate never opened");
 	atomic_fetch_add(&g->left, 1);
 	return g->fail ? weft_error_ref(g->fail) : NULL;
-}
-
-static int wait_ok(weft_task *t)
-{
-	return weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE, NULL);
 }
 
 /*
@@ -193,7 +159,7 @@ TEST(parent_waits_for_attached_child)
 	CHECK_EQ(weft_task_wait(p, 0, WEFT_TOKEN_NONE, NULL), -ETIMEDOUT);
 	CHECK_EQ(weft_task_wait(p, 20, WEFT_TOKEN_NONE, NULL), -ETIMEDOUT);
 	gate_open(&f.child_gate);
-	CHECK_EQ(wait_ok(p), 0);
+	CHECK_EQ(wait_inf(p), 0);
 	/* the parent completed only after its child */
 	CHECK_EQ(atomic_load(&f.child_gate.left), 1);
 	CHECK(weft_task_is_completed(atomic_load(&f.child)));
@@ -299,7 +265,7 @@ TEST(parent_completes_after_all_of_many_children)
 	atomic_init(&m.ran, 0);
 	m.fail_every_third = NULL;
 	REQUIRE(weft_task_start_new(&p, many_parent, &m, NULL) == 0);
-	CHECK_EQ(wait_ok(p), 0);
+	CHECK_EQ(wait_inf(p), 0);
 	/* the children are not referenced by anyone but the parent link */
 	CHECK_EQ(atomic_load(&m.ran), 1000);
 	weft_task_unref(p);

@@ -15,33 +15,7 @@
 #include <weft.h>
 
 #include "harness.h"
-
-static int wait_inf(weft_task *t)
-{
-	return weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE, NULL);
-}
-
-static int wait_err(weft_task *t, weft_error **err)
-{
-	return weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE, err);
-}
-
-static weft_task_options opt(unsigned flags)
-{
-	weft_task_options o = WEFT_TASK_OPTIONS_INIT;
-
-	o.flags = flags;
-	return o;
-}
-
-static weft_promise *promise(unsigned flags)
-{
-	weft_promise *p = NULL;
-
-	if (weft_promise_new(&p, NULL, flags) != 0)
-		return NULL;
-	return p;
-}
+#include "task_util.h"
 
 static atomic_int dtors;
 static void count_dtor(void *v)

@@ -13,11 +13,7 @@
 #include <weft.h>
 
 #include "harness.h"
-
-static int wait_ok(weft_task *t)
-{
-	return weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE, NULL);
-}
+#include "task_util.h"
 
 /* What a task body saw. */
 struct seen {
@@ -183,7 +179,7 @@ TEST(culture_flows_into_pool_task)
 	CHECK_STR_EQ(direct.culture, "fr-FR");
 
 	REQUIRE(weft_task_run(&t1, record_body, &async) == 0);
-	CHECK_EQ(wait_ok(t1), 0);
+	CHECK_EQ(wait_inf(t1), 0);
 	CHECK_EQ(atomic_load(&async.ran), 1);
 	CHECK_STR_EQ(async.culture, "fr-FR");
 	CHECK(!pthread_equal(async.thread, pthread_self()));
@@ -199,7 +195,7 @@ TEST(culture_flows_into_pool_task)
 	struct seen after = {.ran = 0};
 	weft_task *t3;
 	REQUIRE(weft_task_run(&t3, record_body, &after) == 0);
-	CHECK_EQ(wait_ok(t3), 0);
+	CHECK_EQ(wait_inf(t3), 0);
 	CHECK_STR_EQ(after.culture, "");
 
 	weft_task_unref(t1);
@@ -221,8 +217,8 @@ TEST(changes_after_creation_not_seen)
 
 	CHECK_EQ(weft_task_start(ta, weft_scheduler_default()), 0);
 	CHECK_EQ(weft_task_start(tb, weft_scheduler_default()), 0);
-	CHECK_EQ(wait_ok(ta), 0);
-	CHECK_EQ(wait_ok(tb), 0);
+	CHECK_EQ(wait_inf(ta), 0);
+	CHECK_EQ(wait_inf(tb), 0);
 	CHECK_STR_EQ(a.culture, "fr-FR");
 	CHECK_STR_EQ(b.culture, "en-US");
 	/* and the creating thread has what it set last */
@@ -247,7 +243,7 @@ TEST(continuation_captures_at_creation)
 	REQUIRE(weft_task_continue_with(&c, t, record_cont, &cont, NULL) == 0);
 	REQUIRE(weft_context_set("culture", "en-US") == 0);
 	CHECK_EQ(weft_promise_set_result(gate, NULL, NULL), 0);
-	CHECK_EQ(wait_ok(c), 0);
+	CHECK_EQ(wait_inf(c), 0);
 	CHECK_STR_EQ(ante.culture, "fr-FR");
 	CHECK_STR_EQ(cont.culture, "de-DE");
 
@@ -256,7 +252,7 @@ TEST(continuation_captures_at_creation)
 	REQUIRE(weft_task_continue_with(&c2, t, record_cont, &cont2, NULL) ==
 		0);
 	weft_context_clear();
-	CHECK_EQ(wait_ok(c2), 0);
+	CHECK_EQ(wait_inf(c2), 0);
 	CHECK_STR_EQ(cont2.culture, "it-IT");
 
 	weft_task_unref(t);
@@ -321,11 +317,11 @@ TEST(body_changes_do_not_leak)
 	/* D was created with an empty context: sees nothing */
 	REQUIRE(weft_task_start_new(&td, record_body, &d, &o) == 0);
 
-	CHECK_EQ(wait_ok(ta), 0);
-	CHECK_EQ(wait_ok(tb), 0);
-	CHECK_EQ(wait_ok(tc), 0);
-	CHECK_EQ(wait_ok(td), 0);
-	CHECK_EQ(wait_ok(te), 0);
+	CHECK_EQ(wait_inf(ta), 0);
+	CHECK_EQ(wait_inf(tb), 0);
+	CHECK_EQ(wait_inf(tc), 0);
+	CHECK_EQ(wait_inf(td), 0);
+	CHECK_EQ(wait_inf(te), 0);
 	CHECK_STR_EQ(a.saw_inside, "fr-FR");
 	CHECK_STR_EQ(a.saw_after_set, "zz-ZZ");
 	CHECK_STR_EQ(b.saw_inside, "fr-FR");
@@ -357,7 +353,7 @@ TEST(run_synchronously_restores_caller)
 	REQUIRE(weft_task_create(&t, change_body, &a, NULL) == 0);
 	REQUIRE(weft_context_set("culture", "en-US") == 0);
 	CHECK_EQ(weft_task_run_synchronously(t, NULL), 0);
-	CHECK_EQ(wait_ok(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	CHECK_STR_EQ(a.saw_inside, "fr-FR");
 	CHECK_STR_EQ(a.saw_after_set, "zz-ZZ");
 	CHECK(pthread_equal(a.thread, pthread_self()));
@@ -402,7 +398,7 @@ TEST(nested_tasks_inherit_the_body_context)
 	REQUIRE(weft_context_set("culture", "fr-FR") == 0);
 	REQUIRE(weft_task_run(&t, nest_body, &n) == 0);
 	weft_context_clear();
-	CHECK_EQ(wait_ok(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	CHECK_STR_EQ(n.inner_inherited.culture, "fr-FR");
 	CHECK_STR_EQ(n.inner_after_set.culture, "nested");
 	weft_task_unref(t);

@@ -15,36 +15,9 @@
 #include <weft.h>
 
 #include "harness.h"
+#include "task_util.h"
 
 /* ---- utilities ---------------------------------------------------------- */
-
-static weft_task_options opt(unsigned flags)
-{
-	weft_task_options o = WEFT_TASK_OPTIONS_INIT;
-
-	o.flags = flags;
-	return o;
-}
-
-static int wait_inf(weft_task *t)
-{
-	return weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE, NULL);
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static bool wait_count(atomic_int *n, int want, double secs)
 {
@@ -56,15 +29,6 @@ static bool wait_count(atomic_int *n, int want, double secs)
 		sleep_ms(1);
 	}
 	return true;
-}
-
-static weft_promise *promise(unsigned flags)
-{
-	weft_promise *p = NULL;
-
-	if (weft_promise_new(&p, NULL, flags) != 0)
-		return NULL;
-	return p;
 }
 
 #define NMAX 8

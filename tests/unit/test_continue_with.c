@@ -17,41 +17,9 @@
 #include <weft.h>
 
 #include "harness.h"
+#include "task_util.h"
 
 /* ---- utilities ---------------------------------------------------------- */
-
-static weft_task_options opt(unsigned flags)
-{
-	weft_task_options o = WEFT_TASK_OPTIONS_INIT;
-
-	o.flags = flags;
-	return o;
-}
-
-static int wait_inf(weft_task *t)
-{
-	return weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE, NULL);
-}
-
-static int wait_err(weft_task *t, weft_error **err)
-{
-	return weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE, err);
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Wait until *F is non-zero; false after SECS (a sanity bound only). */
 static bool wait_flag(atomic_int *f, double secs)
@@ -90,15 +58,6 @@ static bool wait_status(weft_task *t, weft_task_status s, double secs)
 		sleep_ms(1);
 	}
 	return true;
-}
-
-static weft_promise *promise(unsigned flags)
-{
-	weft_promise *p = NULL;
-
-	if (weft_promise_new(&p, NULL, flags) != 0)
-		return NULL;
-	return p;
 }
 
 /* What a continuation body saw. */

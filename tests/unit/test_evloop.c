@@ -19,6 +19,7 @@
 
 #include "evloop.h"
 #include "harness.h"
+#include "task_util.h"
 
 /* ThreadSanitizer cannot start threads in the child of a multithreaded
  * fork, which is exactly what the fork tests do. */
@@ -32,13 +33,6 @@
 #ifndef UNDER_TSAN
 #define UNDER_TSAN 0
 #endif
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts))
-		;
-}
 
 static bool wait_count(atomic_int *v, int want, long timeout_ms)
 {

@@ -11,11 +11,7 @@
 #include <weft.h>
 
 #include "harness.h"
-
-static int wait_done(weft_task *t)
-{
-	return weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE, NULL);
-}
+#include "task_util.h"
 
 struct probe {
 	atomic_int ran;
@@ -241,7 +237,7 @@ TEST(factory_token_cancels)
 	REQUIRE(ante != NULL);
 	REQUIRE(weft_task_factory_continue_when_all(f, &c, &ante, 1, probe_all,
 						    &all, NULL) == 0);
-	CHECK_EQ(wait_done(c), -ECANCELED);
+	CHECK_EQ(wait_inf(c), -ECANCELED);
 	CHECK_EQ(atomic_load(&all.ran), 0);
 	weft_task_unref(c);
 	weft_task_unref(ante);
@@ -287,7 +283,7 @@ TEST(null_scheduler_means_current)
 	/* outside any task: the default pool */
 	REQUIRE(weft_task_factory_start_new(f, &plain, probe_body, &p, NULL) ==
 		0);
-	CHECK_EQ(wait_done(plain), 0);
+	CHECK_EQ(wait_inf(plain), 0);
 	CHECK_PTR_EQ(p.current, weft_scheduler_default());
 	CHECK(!pthread_equal(p.thread, pthread_self()));
 
@@ -371,7 +367,7 @@ TEST(continuation_overrides)
 	REQUIRE(weft_task_factory_continue_when_all(f, &c, &ante, 1, probe_all,
 						    &all, &o) == 0);
 	CHECK_EQ(weft_task_creation_options(c), WEFT_TASK_DENY_CHILD_ATTACH);
-	CHECK_EQ(wait_done(c), 0);
+	CHECK_EQ(wait_inf(c), 0);
 	CHECK_EQ(atomic_load(&all.ran), 1);
 	weft_task_unref(c);
 	weft_task_unref(ante);
@@ -502,7 +498,7 @@ static void *user_thread(void *arg)
 			atomic_fetch_add(u->errors, 1);
 			continue;
 		}
-		if (wait_done(t) != 0)
+		if (wait_inf(t) != 0)
 			atomic_fetch_add(u->errors, 1);
 		weft_task_unref(t);
 	}

@@ -23,6 +23,7 @@
 #include <weft.h>
 
 #include "harness.h"
+#include "task_util.h"
 
 /* ThreadSanitizer cannot start threads in the child of a multithreaded
  * fork, which is exactly what the fork tests do. */
@@ -36,13 +37,6 @@
 #ifndef UNDER_TSAN
 #define UNDER_TSAN 0
 #endif
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts))
-		;
-}
 
 static int64_t now_ms(void)
 {

@@ -17,14 +17,9 @@
 #include <weft.h>
 
 #include "harness.h"
+#include "task_util.h"
 
 /* ---- support ------------------------------------------------------------ */
-
-static void nap(void)
-{
-	struct timespec ts = {0, 200 * 1000};
-	nanosleep(&ts, NULL);
-}
 
 /* Counters that record how often each index (or action) ran. */
 struct visits {

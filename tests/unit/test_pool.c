@@ -18,39 +18,9 @@
 #include <weft.h>
 
 #include "harness.h"
+#include "task_util.h"
 
 /* ---- support ------------------------------------------------------------ */
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void nap(void)
-{
-	struct timespec ts = {0, 200 * 1000};
-	nanosleep(&ts, NULL);
-}
-
-static bool poll_until(atomic_int *v, int at_least)
-{
-	double end = now_s() + 60;
-	while (atomic_load(v) < at_least) {
-		if (now_s() > end)
-			return false;
-		nap();
-	}
-	return true;
-}
-
-static weft_error *count_body(weft_task *self, void *arg)
-{
-	(void)self;
-	atomic_fetch_add((atomic_int *)arg, 1);
-	return NULL;
-}
 
 /* ---- sizes and parallelism -------------------------------------------------
  */

@@ -12,18 +12,7 @@
 #include <weft.h>
 
 #include "harness.h"
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-static int wait_done(weft_task *t)
-{
-	return weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE, NULL);
-}
+#include "task_util.h"
 
 /* A log of which task ran, where, in what order. */
 enum {
@@ -538,7 +527,7 @@ TEST(one_thread_at_a_time)
 	CHECK_EQ(weft_runloop_run(b.loop), -EBUSY);
 	CHECK_EQ(weft_runloop_run_pending(b.loop), -EBUSY);
 	atomic_store(&b.release, true);
-	CHECK_EQ(wait_done(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	loop_thread_stop(&lt);
 	CHECK_EQ(lt.rc, 0);
 	/* free again */
@@ -647,13 +636,6 @@ TEST(run_synchronously_from_other_thread)
 	loop_thread_stop(&lt);
 	weft_task_unref(t);
 	weft_scheduler_unref(loop);
-}
-
-static weft_error *count_body(weft_task *self, void *arg)
-{
-	(void)self;
-	atomic_fetch_add((atomic_int *)arg, 1);
-	return NULL;
 }
 
 /* A queued loop task whose token is canceled is taken back at once. */

@@ -17,6 +17,7 @@
 #include <weft.h>
 
 #include "harness.h"
+#include "task_util.h"
 
 /* ---- a user scheduler ------------------------------------------------ */
 
@@ -262,18 +263,6 @@ static void count_free(void *arg)
 	atomic_fetch_add(&arg_frees, 1);
 }
 
-static int wait_done(weft_task *t)
-{
-	return weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE, NULL);
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 /* ---- tests ----------------------------------------------------------- */
 
 TEST(new_bad_input)
@@ -470,8 +459,8 @@ TEST(current_scheduler_and_hide_scheduler)
 	REQUIRE(weft_task_start_new(&a, probe_body, &shown, &o) == 0);
 	o.flags = WEFT_TASK_HIDE_SCHEDULER;
 	REQUIRE(weft_task_start_new(&b, probe_body, &hidden, &o) == 0);
-	CHECK_EQ(wait_done(a), 0);
-	CHECK_EQ(wait_done(b), 0);
+	CHECK_EQ(wait_inf(a), 0);
+	CHECK_EQ(wait_inf(b), 0);
 	CHECK_PTR_EQ(shown.current, s);
 	CHECK_PTR_EQ(hidden.current, weft_scheduler_default());
 	/* HIDE_SCHEDULER changes what the body sees, not where it runs */
@@ -518,8 +507,8 @@ TEST(children_use_current_scheduler)
 	REQUIRE(weft_task_start_new(&a, spawn_body, &plain, &o) == 0);
 	o.flags = WEFT_TASK_HIDE_SCHEDULER;
 	REQUIRE(weft_task_start_new(&b, spawn_body, &hid, &o) == 0);
-	CHECK_EQ(wait_done(a), 0);
-	CHECK_EQ(wait_done(b), 0);
+	CHECK_EQ(wait_inf(a), 0);
+	CHECK_EQ(wait_inf(b), 0);
 	CHECK_EQ(plain.rc, 0);
 	CHECK_EQ(hid.rc, 0);
 	for (int i = 0; i < 10000 && (atomic_load(&plain.child.ran) == 0 ||
@@ -584,7 +573,7 @@ TEST(queue_failure_faults_task)
 	rc = weft_task_start_new(&t2, probe_body, &p, &o);
 	if (rc == 0) {
 		REQUIRE(t2 != NULL);
-		CHECK_EQ(wait_done(t2), WEFT_EFAULTED);
+		CHECK_EQ(wait_inf(t2), WEFT_EFAULTED);
 		CHECK(weft_task_is_faulted(t2));
 		weft_task_unref(t2);
 	} else {
@@ -719,7 +708,7 @@ TEST(wait_inlines_previously_queued)
 	w.u = u;
 	w.t = t;
 	REQUIRE(pthread_create(&wd, NULL, watchdog_thread, &w) == 0);
-	CHECK_EQ(wait_done(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	atomic_store(&w.done, true);
 	pthread_join(wd, NULL);
 	CHECK_EQ(atomic_load(&w.rescued), 0);
@@ -785,7 +774,7 @@ TEST(execute_canceled_token)
 		CHECK_EQ(manual_run_one(u), 1);
 	CHECK_EQ(weft_task_get_status(t), WEFT_STATUS_CANCELED);
 	CHECK_EQ(atomic_load(&p.ran), 0);
-	CHECK_EQ(wait_done(t), -ECANCELED);
+	CHECK_EQ(wait_inf(t), -ECANCELED);
 	weft_task_unref(t);
 	weft_cancel_source_unref(src);
 	weft_scheduler_unref(s);
@@ -846,7 +835,7 @@ TEST(continuation_on_custom_scheduler)
 	REQUIRE(weft_task_run(&a, probe_body, &first) == 0);
 	o.scheduler = s;
 	REQUIRE(weft_task_continue_with(&c, a, probe_cont, &cont, &o) == 0);
-	CHECK_EQ(wait_done(c), 0);
+	CHECK_EQ(wait_inf(c), 0);
 	CHECK(!pthread_equal(first.thread, u->thread));
 	CHECK(pthread_equal(cont.thread, u->thread));
 	CHECK_PTR_EQ(cont.current, s);
@@ -879,13 +868,6 @@ struct flood_arg {
 	atomic_int *ran;
 	atomic_int *errors;
 };
-
-static weft_error *count_body(weft_task *self, void *arg)
-{
-	(void)self;
-	atomic_fetch_add((atomic_int *)arg, 1);
-	return NULL;
-}
 
 static void *flood_thread(void *arg)
 {

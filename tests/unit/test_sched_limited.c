@@ -13,18 +13,7 @@
 #include <weft.h>
 
 #include "harness.h"
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-static int wait_done(weft_task *t)
-{
-	return weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE, NULL);
-}
+#include "task_util.h"
 
 /* Shared by the bodies of one measurement. */
 struct meter {
@@ -459,8 +448,8 @@ TEST(cancel_queued_task)
 	/* the runner is still blocked */
 	CHECK_EQ(weft_task_get_status(victim), WEFT_STATUS_CANCELED);
 	atomic_store(&g.open, true);
-	CHECK_EQ(wait_done(blocker), 0);
-	CHECK_EQ(wait_done(victim), -ECANCELED);
+	CHECK_EQ(wait_inf(blocker), 0);
+	CHECK_EQ(wait_inf(victim), -ECANCELED);
 	CHECK_EQ(atomic_load(&ran), 0);
 	weft_task_unref(blocker);
 	weft_task_unref(victim);
@@ -555,7 +544,7 @@ TEST(inner_refuses_runner)
 	atomic_store(&r.refuse, 0);
 	o.scheduler = s;
 	REQUIRE(weft_task_start_new(&ok, must_not_run, &ran, &o) == 0);
-	CHECK_EQ(wait_done(ok), 0);
+	CHECK_EQ(wait_inf(ok), 0);
 	CHECK_EQ(atomic_load(&ran), 1);
 	weft_task_unref(ok);
 
@@ -584,8 +573,8 @@ TEST(current_inside_tasks)
 	REQUIRE(weft_task_start_new(&a, probe_current, &seen, &o) == 0);
 	o.flags = WEFT_TASK_HIDE_SCHEDULER;
 	REQUIRE(weft_task_start_new(&b, probe_current, &seen_hidden, &o) == 0);
-	CHECK_EQ(wait_done(a), 0);
-	CHECK_EQ(wait_done(b), 0);
+	CHECK_EQ(wait_inf(a), 0);
+	CHECK_EQ(wait_inf(b), 0);
 	CHECK_PTR_EQ(seen, s);
 	CHECK_PTR_EQ(seen_hidden, weft_scheduler_default());
 	weft_task_unref(a);

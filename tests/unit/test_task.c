@@ -20,6 +20,7 @@
 #include <weft.h>
 
 #include "harness.h"
+#include "task_util.h"
 
 /* ---- support ------------------------------------------------------------ */
 
@@ -31,31 +32,6 @@
 __attribute__((constructor)) static void widen_default_pool(void)
 {
 	weft_default_pool_configure(4);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void nap(void)
-{
-	struct timespec ts = {0, 200 * 1000};
-	nanosleep(&ts, NULL);
-}
-
-/* Poll until *V >= AT_LEAST; false after a minute (a hang, not a result). */
-static bool poll_until(atomic_int *v, int at_least)
-{
-	double end = now_s() + 60;
-	while (atomic_load(v) < at_least) {
-		if (now_s() > end)
-			return false;
-		nap();
-	}
-	return true;
 }
 
 struct gate {
@@ -87,13 +63,6 @@ static weft_error *gate_body(weft_task *self, void *arg)
 	return NULL;
 }
 
-static weft_error *count_body(weft_task *self, void *arg)
-{
-	(void)self;
-	atomic_fetch_add((atomic_int *)arg, 1);
-	return NULL;
-}
-
 static atomic_int arg_frees;
 static void count_arg_free(void *arg)
 {
@@ -105,11 +74,6 @@ static void count_arg_free(void *arg)
 static void inc_arg_free(void *arg)
 {
 	atomic_fetch_add((atomic_int *)arg, 1);
-}
-
-static int wait_ok(weft_task *t)
-{
-	return weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE, NULL);
 }
 
 /* ---- creation and the state machine ------------------------------------- */
@@ -139,7 +103,7 @@ TEST(create_is_created_until_started)
 	CHECK_EQ(weft_task_get_status(t), WEFT_STATUS_CREATED);
 
 	CHECK_EQ(weft_task_start(t, NULL), 0);
-	CHECK_EQ(wait_ok(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	CHECK_EQ(atomic_load(&runs), 1);
 	CHECK_EQ(weft_task_get_status(t), WEFT_STATUS_RAN_TO_COMPLETION);
 	CHECK(weft_task_is_completed(t));
@@ -202,9 +166,9 @@ TEST(status_transitions_are_exact)
 	CHECK(!weft_task_is_completed(tb));
 	CHECK_EQ(weft_task_wait(tb, 0, WEFT_TOKEN_NONE, NULL), -ETIMEDOUT);
 	gate_open(&b.g);
-	CHECK_EQ(wait_ok(tb), 0);
+	CHECK_EQ(wait_inf(tb), 0);
 	CHECK_EQ(weft_task_get_status(tb), WEFT_STATUS_RAN_TO_COMPLETION);
-	CHECK_EQ(wait_ok(ta), 0);
+	CHECK_EQ(wait_inf(ta), 0);
 	CHECK_EQ(weft_task_get_status(ta), WEFT_STATUS_RAN_TO_COMPLETION);
 	weft_task_unref(ta);
 	weft_task_unref(tb);
@@ -218,7 +182,7 @@ TEST(task_run_runs_with_deny_child_attach)
 
 	atomic_init(&runs, 0);
 	REQUIRE(weft_task_run(&t, count_body, &runs) == 0);
-	CHECK_EQ(wait_ok(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	CHECK_EQ(atomic_load(&runs), 1);
 	CHECK_EQ(weft_task_get_status(t), WEFT_STATUS_RAN_TO_COMPLETION);
 	/* Task.Run's task reports DenyChildAttach, as in .NET */
@@ -250,7 +214,7 @@ TEST(start_new_honours_options)
 	CHECK_EQ(weft_task_creation_options(t),
 		 WEFT_TASK_PREFER_FAIRNESS | WEFT_TASK_HIDE_SCHEDULER);
 	CHECK_PTR_EQ(weft_task_async_state(t), &freed);
-	CHECK_EQ(wait_ok(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	/* the body ran once (it counted into the same variable) ... */
 	CHECK_EQ(atomic_load(&freed), 1);
 	/* ... and the task is started: a second start is refused */
@@ -269,7 +233,7 @@ TEST(start_new_honours_options)
 	CHECK(poll_until(&runs, 1));
 	/* OPTS may be NULL */
 	REQUIRE(weft_task_start_new(&t, count_body, &runs, NULL) == 0);
-	CHECK_EQ(wait_ok(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	CHECK_EQ(atomic_load(&runs), 2);
 	weft_task_unref(t);
 	weft_scheduler_unref(pool);
@@ -340,7 +304,7 @@ TEST(current_id_inside_and_outside)
 	REQUIRE(weft_task_create(&t, id_probe_body, &p, NULL) == 0);
 	/* nobody asked for the id before the body did */
 	REQUIRE(weft_task_start(t, NULL) == 0);
-	CHECK_EQ(wait_ok(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	CHECK(atomic_load(&p.inside_id) != 0);
 	CHECK_EQ(atomic_load(&p.inside_id), weft_task_id(t));
 	CHECK_PTR_EQ(atomic_load(&p.inside_cur), t);
@@ -518,7 +482,7 @@ TEST(refcounting_keeps_the_task_alive)
 	CHECK_EQ(atomic_load(&arg_frees), 0);
 	CHECK_EQ(weft_task_get_status(t), WEFT_STATUS_CREATED);
 	REQUIRE(weft_task_start(t, NULL) == 0);
-	CHECK_EQ(wait_ok(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	CHECK_EQ(atomic_load(&runs), 1);
 	CHECK_EQ(atomic_load(&arg_frees), 0);
 	weft_task_unref(t);
@@ -626,7 +590,7 @@ TEST(run_synchronously_after_start_is_ealready)
 	CHECK_EQ(weft_task_run_synchronously(t, NULL), -EALREADY);
 	CHECK_EQ(weft_task_start(t, NULL), -EALREADY);
 	gate_open(&g);
-	CHECK_EQ(wait_ok(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	CHECK_EQ(atomic_load(&g.entered), 1);
 	CHECK_EQ(weft_task_run_synchronously(t, NULL), -EALREADY);
 	weft_task_unref(t);
@@ -672,7 +636,7 @@ TEST(start_of_continuation_or_promise_is_eperm)
 
 	gate_open(&g);
 	REQUIRE(weft_task_start(ante, NULL) == 0);
-	CHECK_EQ(wait_ok(cont), 0);
+	CHECK_EQ(wait_inf(cont), 0);
 	CHECK_EQ(atomic_load(&conts), 1);
 	CHECK_EQ(weft_task_start(cont, NULL), -EALREADY);
 	weft_task_unref(cont);
@@ -702,7 +666,7 @@ TEST(all_creation_option_combinations_are_reported_back)
 				bad++;
 			if (weft_task_start(t, NULL) == 0)
 				started++;
-			if (wait_ok(t) != 0 ||
+			if (wait_inf(t) != 0 ||
 			    weft_task_get_status(t) !=
 				    WEFT_STATUS_RAN_TO_COMPLETION)
 				bad++;
@@ -721,7 +685,7 @@ TEST(all_creation_option_combinations_are_reported_back)
 			started++;
 			if (weft_task_creation_options(t) != (f | extra))
 				bad++;
-			if (wait_ok(t) != 0)
+			if (wait_inf(t) != 0)
 				bad++;
 			weft_task_unref(t);
 		}
@@ -818,7 +782,7 @@ TEST(long_running_gets_a_dedicated_thread)
 	o.scheduler = pool;
 	/* the one worker's thread */
 	REQUIRE(weft_task_start_new(&tn, lr_body, &normal, &o) == 0);
-	CHECK_EQ(wait_ok(tn), 0);
+	CHECK_EQ(wait_inf(tn), 0);
 	/* occupy it; a LONG_RUNNING task must still run meanwhile */
 	REQUIRE(weft_task_start_new(&blocker, gate_body, &g, &o) == 0);
 	REQUIRE(poll_until(&g.entered, 1));
@@ -832,7 +796,7 @@ TEST(long_running_gets_a_dedicated_thread)
 	CHECK_EQ(atomic_load(&g.left), 0); /* the worker was busy all along */
 	CHECK_EQ(weft_pool_size(pool), 1);
 	gate_open(&g);
-	CHECK_EQ(wait_ok(blocker), 0);
+	CHECK_EQ(wait_inf(blocker), 0);
 	weft_task_unref(blocker);
 	weft_task_unref(tn);
 	weft_task_unref(tl);
@@ -878,7 +842,7 @@ TEST(prefer_fairness_tasks_run)
 	CHECK_EQ(atomic_load(&runs), 32);
 	/* from inside a worker too (the global queue, not the local deque) */
 	REQUIRE(weft_task_run(&t, spawn_fair_body, &runs) == 0);
-	CHECK_EQ(wait_ok(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	CHECK_EQ(atomic_load(&runs), 32 + 64);
 	weft_task_unref(t);
 }
@@ -924,7 +888,7 @@ TEST(hide_scheduler_shows_the_default_inside)
 	atomic_init(&p.outer, NULL);
 	atomic_init(&p.inner, NULL);
 	REQUIRE(weft_task_start_new(&t, sched_probe_outer, &p, &o) == 0);
-	CHECK_EQ(wait_ok(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	CHECK_PTR_EQ(atomic_load(&p.outer), pool);
 	CHECK_PTR_EQ(atomic_load(&p.inner), pool);
 	weft_task_unref(t);
@@ -933,7 +897,7 @@ TEST(hide_scheduler_shows_the_default_inside)
 	atomic_store(&p.outer, NULL);
 	atomic_store(&p.inner, NULL);
 	REQUIRE(weft_task_start_new(&t, sched_probe_outer, &p, &o) == 0);
-	CHECK_EQ(wait_ok(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	CHECK_PTR_EQ(atomic_load(&p.outer), weft_scheduler_default());
 	/* a task started inside with the implicit scheduler goes to the
 	 * default one */
@@ -968,7 +932,7 @@ TEST(start_with_null_scheduler_uses_the_current_one)
 	REQUIRE(weft_pool_new(&pool, 1) == 0);
 	o.scheduler = pool;
 	REQUIRE(weft_task_start_new(&t, start_inside_body, &p, &o) == 0);
-	CHECK_EQ(wait_ok(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	CHECK_PTR_EQ(atomic_load(&p.inner), pool);
 	weft_task_unref(t);
 	weft_scheduler_unref(pool);
@@ -1111,7 +1075,7 @@ TEST(token_canceled_while_queued_cancels_without_running)
 	weft_cancel_source_cancel(src);
 	CHECK_EQ(weft_task_get_status(t), WEFT_STATUS_CANCELED);
 	gate_open(&g);
-	CHECK_EQ(wait_ok(blocker), 0);
+	CHECK_EQ(wait_inf(blocker), 0);
 	CHECK_EQ(weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE, NULL),
 		 -ECANCELED);
 	/* let the worker dequeue it: it must not run */
@@ -1349,7 +1313,7 @@ TEST(error_of_succeeded_canceled_or_running_task_is_null)
 	REQUIRE(poll_until(&g.entered, 1));
 	CHECK_PTR_EQ(weft_task_error(t), NULL);
 	gate_open(&g);
-	CHECK_EQ(wait_ok(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	CHECK_PTR_EQ(weft_task_error(t), NULL);
 	weft_task_unref(t);
 

@@ -17,6 +17,7 @@
 #include <weft.h>
 
 #include "harness.h"
+#include "task_util.h"
 
 /* ---- support ------------------------------------------------------------ */
 
@@ -28,36 +29,6 @@
 __attribute__((constructor)) static void widen_default_pool(void)
 {
 	weft_default_pool_configure(4);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-static void nap(void)
-{
-	struct timespec ts = {0, 200 * 1000};
-	nanosleep(&ts, NULL);
-}
-
-static bool poll_until(atomic_int *v, int at_least)
-{
-	double end = now_s() + 60;
-	while (atomic_load(v) < at_least) {
-		if (now_s() > end)
-			return false;
-		nap();
-	}
-	return true;
 }
 
 struct gate {
@@ -91,22 +62,10 @@ static weft_error *gate_body(weft_task *self, void *arg)
 	return g->fail ? weft_error_ref(g->fail) : NULL;
 }
 
-static weft_error *count_body(weft_task *self, void *arg)
-{
-	(void)self;
-	atomic_fetch_add((atomic_int *)arg, 1);
-	return NULL;
-}
-
 static weft_error *fail_body(weft_task *self, void *arg)
 {
 	(void)self;
 	return weft_error_ref((weft_error *)arg);
-}
-
-static int wait_ok(weft_task *t)
-{
-	return weft_task_wait(t, WEFT_INFINITE, WEFT_TOKEN_NONE, NULL);
 }
 
 /* Cancel SRC from another thread after MS milliseconds. */
@@ -138,7 +97,7 @@ static weft_task *done_task(atomic_int *counter)
 	weft_task *t;
 	if (weft_task_run(&t, count_body, counter) != 0)
 		return NULL;
-	wait_ok(t);
+	wait_inf(t);
 	return t;
 }
 
@@ -294,7 +253,7 @@ TEST(wait_token_canceled_while_waiting)
 	CHECK_EQ(weft_task_wait(t, 0, tok, NULL), -ECANCELED);
 	CHECK_EQ(weft_task_wait(t, 1000, tok, NULL), -ECANCELED);
 	gate_open(&g);
-	CHECK_EQ(wait_ok(t), 0);
+	CHECK_EQ(wait_inf(t), 0);
 	/* RanToCompletion wins over the canceled token */
 	err = (weft_error *)&err;
 	CHECK_EQ(weft_task_wait(t, WEFT_INFINITE, tok, &err), 0);
@@ -618,7 +577,7 @@ TEST(wait_any_lowest_completed_index)
 	CHECK_EQ(weft_task_wait_any(ts + 2, 2, 0, WEFT_TOKEN_NONE, &idx), 0);
 	CHECK_EQ(idx, 0);
 	gate_open(&g);
-	CHECK_EQ(wait_ok(ts[0]), 0);
+	CHECK_EQ(wait_inf(ts[0]), 0);
 	CHECK_EQ(weft_task_wait_any(ts, 4, 0, WEFT_TOKEN_NONE, &idx), 0);
 	CHECK_EQ(idx, 0);
 	for (int i = 0; i < 4; i++)
@@ -703,7 +662,7 @@ TEST(wait_any_never_reports_task_errors)
 	CHECK_EQ(weft_task_wait_any(ts, 2, 0, WEFT_TOKEN_NONE, &idx), 0);
 	CHECK_EQ(idx, 0);
 	/* observe it, for tidiness */
-	CHECK_EQ(wait_ok(ts[0]), WEFT_EFAULTED);
+	CHECK_EQ(wait_inf(ts[0]), WEFT_EFAULTED);
 	weft_task_unref(ts[0]);
 	weft_error_unref(e);
 }
@@ -757,7 +716,7 @@ TEST(wait_any_edge_cases)
 	pthread_join(c.th, NULL);
 
 	gate_open(&g);
-	CHECK_EQ(wait_ok(ts[0]), 0);
+	CHECK_EQ(wait_inf(ts[0]), 0);
 	weft_task_unref(ts[0]);
 	weft_task_unref(ts[1]);
 	weft_cancel_source_unref(src);
