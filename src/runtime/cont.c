@@ -298,18 +298,17 @@ void weft__continuation_activate(weft_task *t, weft_task *ante)
 {
 	struct weft_task_cold *c =
 		atomic_load_explicit(&t->cold, memory_order_acquire);
+	weft_cancel_token tok = c ? c->token : WEFT_TOKEN_NONE;
 	uint32_t as = ante ? weft__task_state(ante) : 0;
-	unsigned f = c->cont_flags;
-	bool unmet = ((as & TS_RAN_TO_COMPLETION) &&
-		      (f & WEFT_CONT_NOT_ON_RAN_TO_COMPLETION)) ||
-		     ((as & TS_FAULTED) && (f & WEFT_CONT_NOT_ON_FAULTED)) ||
+	uint32_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
+	bool unmet = ((as & TS_RAN_TO_COMPLETION) && (st & TS_NOT_ON_RAN)) ||
+		     ((as & TS_FAULTED) && (st & TS_NOT_ON_FAULTED)) ||
 		     ((as & TS_CANCELED) && !(as & TS_FAULTED) &&
-		      (f & WEFT_CONT_NOT_ON_CANCELED));
-	if (unmet || weft_cancel_requested(c->token)) {
-		weft__task_cancel_now(t, c->token);
+		      (st & TS_NOT_ON_CANCELED));
+	if (unmet || weft_cancel_requested(tok)) {
+		weft__task_cancel_now(t, tok);
 		return;
 	}
-	uint32_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
 	do {
 		if (st & (TS_RESERVED | TS_COMPLETED | TS_STARTED))
 			return;
@@ -396,8 +395,7 @@ static void cont_token_canceled(void *arg)
 		/* acquire: pairs with the release store in weft__hook_all */
 		if (atomic_load_explicit(&c->hooks_ready, memory_order_acquire))
 			weft__unhook_rest(t);
-		else if (c->nantecedents &&
-			 weft__task_remove_action(c->antecedents[0], &t->act))
+		else if (t->ante && weft__task_remove_action(t->ante, &t->act))
 			weft_task_unref(t); /* the action list's reference */
 	}
 	weft__unref(t);
@@ -412,15 +410,19 @@ weft_error *weft__continuation_invoke(weft_task *t)
 	if (st & TS_CONT_ALL)
 		err = t->fn.cont_all(t, c->antecedents, c->nantecedents,
 				     t->arg);
-	else if (c->winner)
+	else if (c && c->winner)
 		err = t->fn.cont(t, c->winner, t->arg);
 	else
-		err = t->fn.cont(t, c->antecedents[0], t->arg);
+		err = t->fn.cont(t, t->ante, t->arg);
 	/* The antecedents are not needed any more: dropping them now keeps a
 	 * long chain's memory constant. */
-	for (size_t i = 0; i < c->nantecedents; i++)
-		weft_task_unref(c->antecedents[i]);
-	c->nantecedents = 0;
+	weft_task_unref(t->ante);
+	t->ante = NULL;
+	if (c) {
+		for (size_t i = 0; i < c->nantecedents; i++)
+			weft_task_unref(c->antecedents[i]);
+		c->nantecedents = 0;
+	}
 	return err;
 }
 
@@ -445,6 +447,9 @@ static int cont_new(weft_task **out, weft_task *const *antes, size_t n,
 	for (size_t i = 0; !rc && i < n; i++)
 		if (!antes[i])
 			rc = -EINVAL;
+	for (size_t i = 0; !rc && i < n; i++)
+		if (weft__task_released(antes[i]))
+			rc = -EBADF;
 	if (rc) {
 		if (opts && opts->arg_free)
 			opts->arg_free(arg);
@@ -458,28 +463,44 @@ static int cont_new(weft_task **out, weft_task *const *antes, size_t n,
 		state |= TS_EXEC_SYNC;
 	if (kind == CONT_ALL)
 		state |= TS_CONT_ALL;
+	if (f & WEFT_CONT_NOT_ON_RAN_TO_COMPLETION)
+		state |= TS_NOT_ON_RAN;
+	if (f & WEFT_CONT_NOT_ON_FAULTED)
+		state |= TS_NOT_ON_FAULTED;
+	if (f & WEFT_CONT_NOT_ON_CANCELED)
+		state |= TS_NOT_ON_CANCELED;
+	weft_cancel_token tok = opts ? opts->token : WEFT_TOKEN_NONE;
+	void (*arg_free)(void *) = opts ? opts->arg_free : NULL;
+	/* A single-antecedent continuation keeps everything in the task;
+	 * the cold block is for tokens, argument destructors and lists. */
+	bool cold = kind != CONT_ONE || tok.source || arg_free;
 	weft_task *t = weft__task_alloc(state, fn, arg);
-	struct weft_task_cold *c = t ? weft__task_cold(t) : NULL;
+	struct weft_task_cold *c = t && cold ? weft__task_cold(t) : NULL;
 	weft_task **arr = NULL;
 	if (c && n > 1 && !(arr = malloc(n * sizeof(*arr))))
 		c = NULL;
-	if (!c) {
+	if (!t || (cold && !c)) {
 		if (t) {
 			t->arg = NULL;
 			weft_task_unref(t);
 		}
-		if (opts && opts->arg_free)
-			opts->arg_free(arg);
+		if (arg_free)
+			arg_free(arg);
 		return -ENOMEM;
 	}
-	c->arg_free = opts ? opts->arg_free : NULL;
-	c->cont_flags = f;
-	c->antecedents = n == 1 ? &c->antecedent_inline : arr;
-	for (size_t i = 0; i < n; i++)
-		c->antecedents[i] = weft_task_ref(antes[i]);
-	c->nantecedents = n;
-	if (opts && opts->token.source)
-		c->token.source = weft_cancel_source_ref(opts->token.source);
+	if (kind == CONT_ONE)
+		t->ante = weft_task_ref(antes[0]);
+	if (c) {
+		c->arg_free = arg_free;
+		if (kind != CONT_ONE) {
+			c->antecedents = n == 1 ? &c->antecedent_inline : arr;
+			for (size_t i = 0; i < n; i++)
+				c->antecedents[i] = weft_task_ref(antes[i]);
+			c->nantecedents = n;
+		}
+		if (tok.source)
+			c->token.source = weft_cancel_source_ref(tok.source);
+	}
 	weft__task_set_sched(t, opts && opts->scheduler ?
 					opts->scheduler :
 					weft_scheduler_current());
@@ -489,9 +510,9 @@ static int cont_new(weft_task **out, weft_task *const *antes, size_t n,
 		return rc;
 	}
 	bool lazy = f & WEFT_CONT_LAZY_CANCELLATION;
-	if (!lazy && weft_cancel_requested(c->token)) {
+	if (!lazy && weft_cancel_requested(tok)) {
 		/* canceled before it could even wait: complete it now */
-		weft__task_cancel_now(t, c->token);
+		weft__task_cancel_now(t, tok);
 		*out = t;
 		return 0;
 	}
@@ -499,7 +520,7 @@ static int cont_new(weft_task **out, weft_task *const *antes, size_t n,
 	 * complete the continuation on another thread, so the registration
 	 * is written before anyone reads it.  A callback that runs before the
 	 * hooks are published finds hooks_ready clear and leaves them be. */
-	if (!lazy && c->token.source)
+	if (!lazy && tok.source)
 		/* weak: see cont_token_canceled */
 		weft_cancel_register(c->token, cont_token_canceled, t, &c->reg);
 	unsigned akind = (f & WEFT_CONT_EXECUTE_SYNCHRONOUSLY) ? ACTION_INLINE :

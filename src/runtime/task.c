@@ -30,77 +30,20 @@ static _Atomic uint64_t next_task_id = 1;
 /* ---- allocation ------------------------------------------------------ */
 
 /*
- * Task objects are recycled through a small per-thread cache, so that the
- * spawn path does not go through malloc.  A task freed on another thread
- * lands in that thread's cache.  The cache is bounded and returned to
- * malloc when the thread exits.
+ * Task objects and cold blocks come from the slab allocator (slab.h):
+ * per-thread magazines, so the spawn path does not go through malloc, and
+ * a burst of tasks leaves its memory ready for the next one.
  */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-/* sanitizers must see every free, or use-after-free hides in the cache */
-#define TASK_CACHE_MAX 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define TASK_CACHE_MAX 0
-#endif
-#endif
-#ifndef TASK_CACHE_MAX
-#define TASK_CACHE_MAX 512
-#endif
-
-struct task_cache {
-	weft_task *head;
-	unsigned n;
-};
-static _Thread_local struct task_cache task_cache
-	__attribute__((tls_model("initial-exec")));
-static pthread_key_t task_cache_key;
-static pthread_once_t task_cache_once = PTHREAD_ONCE_INIT;
-
-static void task_cache_drain(void *arg)
-{
-	struct task_cache *tc = arg;
-	while (tc->head) {
-		weft_task *t = tc->head;
-		tc->head = (weft_task *)t->act.next;
-		free(t);
-	}
-	tc->n = 0;
-}
-
-static void task_cache_key_init(void)
-{
-	pthread_key_create(&task_cache_key, task_cache_drain);
-}
-
-static inline void task_release_memory(weft_task *t)
-{
-	struct task_cache *tc = &task_cache;
-	if (tc->n >= TASK_CACHE_MAX) {
-		free(t);
-		return;
-	}
-	if (tc->n == 0 && !tc->head) {
-		/* first use on this thread: arrange for the exit drain */
-		pthread_once(&task_cache_once, task_cache_key_init);
-		pthread_setspecific(task_cache_key, tc);
-	}
-	t->act.next = (struct weft__action *)tc->head;
-	tc->head = t;
-	tc->n++;
-}
+static struct weft__slab task_slab =
+	WEFT__SLAB_INIT(sizeof(weft_task), WEFT__SLAB_TASK);
+static struct weft__slab cold_slab =
+	WEFT__SLAB_INIT(sizeof(struct weft_task_cold), WEFT__SLAB_COLD);
 
 weft_task *weft__task_alloc(unsigned state, void *fn, void *arg)
 {
-	struct task_cache *tc = &task_cache;
-	weft_task *t = tc->head;
-	if (t) {
-		tc->head = (weft_task *)t->act.next;
-		tc->n--;
-	} else {
-		t = malloc(sizeof(*t));
-		if (!t)
-			return NULL;
-	}
+	weft_task *t = weft__slab_alloc(&task_slab);
+	if (!t)
+		return NULL;
 	atomic_init(&t->state, state);
 	atomic_init(&t->refs, 1);
 	atomic_init(&t->conts, 0);
@@ -111,6 +54,7 @@ weft_task *weft__task_alloc(unsigned state, void *fn, void *arg)
 	atomic_init(&t->sched, NULL);
 	atomic_init(&t->cold, NULL);
 	atomic_init(&t->id, 0);
+	t->ante = NULL;
 	t->ctx = weft__context_capture();
 	/* act is set up by whoever hooks or queues the task */
 	return t;
@@ -124,9 +68,10 @@ struct weft_task_cold *weft__task_cold(weft_task *t)
 		atomic_load_explicit(&t->cold, memory_order_acquire);
 	if (c)
 		return c;
-	struct weft_task_cold *n = calloc(1, sizeof(*n));
+	struct weft_task_cold *n = weft__slab_alloc(&cold_slab);
 	if (!n)
 		return NULL;
+	memset(n, 0, sizeof(*n));
 	atomic_init(&n->pending, 1);
 	pthread_mutex_init(&n->lock, NULL);
 	/* release: pairs with the acquire load above; losing the race means
@@ -135,7 +80,7 @@ struct weft_task_cold *weft__task_cold(weft_task *t)
 						     memory_order_acq_rel,
 						     memory_order_acquire)) {
 		pthread_mutex_destroy(&n->lock);
-		free(n);
+		weft__slab_free(&cold_slab, n);
 		return c;
 	}
 	return n;
@@ -202,7 +147,7 @@ static void cold_free(weft_task *t, struct weft_task_cold *c)
 	if (c->arg_free)
 		c->arg_free(t->arg);
 	pthread_mutex_destroy(&c->lock);
-	free(c);
+	weft__slab_free(&cold_slab, c);
 }
 
 void weft__task_free(weft_task *t)
@@ -213,22 +158,32 @@ void weft__task_free(weft_task *t)
 		t->result_dtor(t->result);
 	if (c)
 		cold_free(t, c);
+	weft_task_unref(t->ante);
 	if (t->ctx)
 		weft__context_release(t->ctx);
-	task_release_memory(t);
+#ifdef WEFT_DEBUG_CHECKS
+	/* relaxed: a stale user's check (weft__task_released) reads it
+	 * without any ordering to pair with */
+	atomic_store_explicit(&t->state, WEFT__TASK_POISON,
+			      memory_order_relaxed);
+#endif
+	weft__slab_free(&task_slab, t);
 }
 
 weft_task *weft_task_ref(weft_task *t)
 {
-	if (t)
-		/* relaxed: the caller already holds a reference */
-		atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	if (!t || weft__task_released(t))
+		return NULL;
+	/* relaxed: the caller already holds a reference */
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
 	return t;
 }
 
 void weft_task_unref(weft_task *t)
 {
-	if (t)
+	/* a released task is left alone: dropping its count again would
+	 * free it twice */
+	if (t && !weft__task_released(t))
 		weft__unref(t);
 }
 
@@ -241,7 +196,7 @@ void weft_task_unref_any(void *task)
 
 uint64_t weft_task_id(weft_task *t)
 {
-	if (!t)
+	if (!t || weft__task_released(t))
 		return 0;
 	/* relaxed: an id is a value that orders nothing */
 	uint64_t id = atomic_load_explicit(&t->id, memory_order_relaxed);
@@ -273,7 +228,8 @@ uint64_t weft_task_current_id(void)
 
 weft_task_status weft_task_get_status(const weft_task *t)
 {
-	if (!t)
+	/* a released task answers as NULL does (see weft_task(3)) */
+	if (!t || weft__task_released(t))
 		return WEFT_STATUS_CREATED;
 	uint32_t st = weft__task_state(t);
 	if (st & TS_FAULTED)
@@ -295,42 +251,49 @@ weft_task_status weft_task_get_status(const weft_task *t)
 
 bool weft_task_is_completed(const weft_task *t)
 {
-	return t && (weft__task_state(t) & TS_COMPLETED);
+	return t && !weft__task_released(t) &&
+	       (weft__task_state(t) & TS_COMPLETED);
 }
 
 bool weft_task_is_completed_successfully(const weft_task *t)
 {
-	return t &&
+	return t && !weft__task_released(t) &&
 	       (weft__task_state(t) & TS_COMPLETED) == TS_RAN_TO_COMPLETION;
 }
 
 bool weft_task_is_faulted(const weft_task *t)
 {
-	return t && (weft__task_state(t) & TS_FAULTED);
+	return t && !weft__task_released(t) &&
+	       (weft__task_state(t) & TS_FAULTED);
 }
 
 bool weft_task_is_canceled(const weft_task *t)
 {
-	return t && (weft__task_state(t) & (TS_CANCELED | TS_FAULTED)) ==
-			    TS_CANCELED;
+	return t && !weft__task_released(t) &&
+	       (weft__task_state(t) & (TS_CANCELED | TS_FAULTED)) ==
+		       TS_CANCELED;
 }
 
 unsigned weft_task_creation_options(const weft_task *t)
 {
-	return t ? weft__task_state(t) & CREATION_OPTIONS : 0;
+	if (!t || weft__task_released(t))
+		return 0;
+	return weft__task_state(t) & CREATION_OPTIONS;
 }
 
 void *weft_task_async_state(const weft_task *t)
 {
-	return t ? t->arg : NULL;
+	if (!t || weft__task_released(t))
+		return NULL;
+	return t->arg;
 }
 
 weft_cancel_token weft_task_token(const weft_task *t)
 {
-	struct weft_task_cold *c =
-		t ? atomic_load_explicit(&((weft_task *)t)->cold,
-					 memory_order_acquire) :
-		    NULL;
+	if (!t || weft__task_released(t))
+		return WEFT_TOKEN_NONE;
+	struct weft_task_cold *c = atomic_load_explicit(&((weft_task *)t)->cold,
+							memory_order_acquire);
 	return c ? c->token : WEFT_TOKEN_NONE;
 }
 
@@ -338,6 +301,8 @@ weft_cancel_token weft_task_token(const weft_task *t)
 
 int weft_task_set_result(weft_task *self, void *value, void (*dtor)(void *))
 {
+	if (self && weft__task_released(self))
+		return -EBADF;
 	if (!self || weft__tls.current != self)
 		return -EPERM;
 	if (self->result_dtor)
@@ -349,7 +314,8 @@ int weft_task_set_result(weft_task *self, void *value, void (*dtor)(void *))
 
 void *weft_task_result(const weft_task *t)
 {
-	if (!t || (weft__task_state(t) & TS_COMPLETED) != TS_RAN_TO_COMPLETION)
+	if (!t || weft__task_released(t) ||
+	    (weft__task_state(t) & TS_COMPLETED) != TS_RAN_TO_COMPLETION)
 		return NULL;
 	return t->result;
 }
@@ -376,7 +342,7 @@ weft_error *weft__task_aggregate(weft_task *t)
 
 weft_error *weft_task_error(weft_task *t)
 {
-	if (!t || !(weft__task_state(t) & TS_FAULTED))
+	if (!t || weft__task_released(t) || !(weft__task_state(t) & TS_FAULTED))
 		return NULL;
 	return weft_error_ref(weft__task_aggregate(t));
 }
@@ -570,6 +536,8 @@ int weft_task_start(weft_task *t, weft_scheduler *sched)
 {
 	if (!t)
 		return -EINVAL;
+	if (weft__task_released(t))
+		return -EBADF;
 	int rc = mark_started(t);
 	if (rc)
 		return rc;
@@ -580,6 +548,8 @@ int weft_task_run_synchronously(weft_task *t, weft_scheduler *sched)
 {
 	if (!t)
 		return -EINVAL;
+	if (weft__task_released(t))
+		return -EBADF;
 	int rc = mark_started(t);
 	if (rc)
 		return rc;
@@ -654,8 +624,9 @@ bool weft__task_execute(weft_task *t)
 	struct weft_task_cold *c =
 		atomic_load_explicit(&t->cold, memory_order_acquire);
 	if (!c) {
-		/* No cold block: no token, no parent, not a continuation or
-		 * promise, so no other thread can change the state word
+		/* No cold block: no token, no parent, not a promise and at
+		 * most a single-antecedent continuation (started once, by its
+		 * antecedent), so no other thread can change the state word
 		 * before we complete the task (cancellers need a token, and
 		 * observers only mark completed tasks).  A plain store is
 		 * enough; only a second execute (a scheduler bug) could race.

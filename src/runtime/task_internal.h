@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "slab.h"
 #include "weft.h"
 
 /* ---- the state word ---------------------------------------------------- */
@@ -37,6 +38,14 @@
 #define TS_WAITING_FOR_ACTIVATION 0x02000000u
 #define TS_RESERVED 0x04000000u		/* the final state is being written */
 #define TS_CANCEL_REQUESTED 0x08000000u /* internal cancel before start */
+/* a single-antecedent continuation's conditions (WEFT_CONT_NOT_ON_*) */
+#define TS_NOT_ON_RAN 0x10000000u
+#define TS_NOT_ON_FAULTED 0x20000000u
+#define TS_NOT_ON_CANCELED 0x40000000u
+
+/* The state word of a released task in debug builds: no live state has
+ * all three final bits at once. */
+#define WEFT__TASK_POISON 0xdeadbeefu
 
 #define TS_COMPLETED (TS_FAULTED | TS_CANCELED | TS_RAN_TO_COMPLETION)
 
@@ -93,7 +102,6 @@ struct weft_task_cold {
 	size_t nhooks;
 	_Atomic bool hooks_ready; /* hooks and nhooks are published */
 	weft_task *winner;	  /* when_any: the first to complete (ref) */
-	unsigned cont_flags;	  /* WEFT_CONT_* of a continuation */
 	_Atomic size_t countdown; /* when_all: antecedents still running */
 	_Atomic int won;	  /* when_any: set once */
 	/* continuations: the antecedents they hold (referenced) */
@@ -123,6 +131,9 @@ struct weft_task {
 	_Atomic(weft_scheduler *) sched;
 	_Atomic(struct weft_task_cold *) cold;
 	_Atomic uint64_t id;
+	/* a single-antecedent continuation's antecedent (referenced) until
+	 * its body ran or it was canceled */
+	weft_task *ante;
 	struct weft__context *ctx; /* captured ambient context */
 	struct weft__action act;   /* our own hook / queue link */
 };
@@ -316,6 +327,25 @@ static inline bool weft__task_try_ref(weft_task *t)
 							memory_order_acquire,
 							memory_order_relaxed));
 	return true;
+}
+
+/*
+ * Debug builds (WEFT_DEBUG_CHECKS): true when T is a task that was released
+ * and whose memory was not reused yet (slab.h keeps the last objects each
+ * thread freed out of reuse).  The public entry points return -EBADF for
+ * such a task.  Always false in other builds.
+ */
+static inline bool weft__task_released(const weft_task *t)
+{
+#ifdef WEFT_DEBUG_CHECKS
+	/* relaxed: pairs with nothing; see weft__task_free */
+	return weft__slab_poisoned(t) ||
+	       atomic_load_explicit(&((weft_task *)t)->state,
+				    memory_order_relaxed) == WEFT__TASK_POISON;
+#else
+	(void)t;
+	return false;
+#endif
 }
 
 static inline uint32_t weft__task_state(const weft_task *t)
