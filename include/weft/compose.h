@@ -18,7 +18,8 @@ extern "C" {
  * with every error of every faulted task (array order, duplicates kept) if
  * any faulted; else Canceled (token of the first canceled one) if any was
  * canceled; else RanToCompletion.  N == 0: already RanToCompletion.  The
- * array is copied.  Errors: -EINVAL (TASKS NULL with N > 0, NULL element).
+ * array is copied.  Errors: -EINVAL (TASKS NULL with N > 0, NULL element),
+ * -EBADF ((debug builds) an element was released: nothing is hooked).
  */
 WEFT_API int weft_task_when_all(weft_task **out, weft_task *const *tasks,
 				size_t n);
@@ -27,7 +28,8 @@ WEFT_API int weft_task_when_all(weft_task **out, weft_task *const *tasks,
  * weft_task_when_any - a task that always RanToCompletion, with the first of
  * TASKS to complete as its result (weft_task_result() gives that task,
  * borrowed from the when_any task, which holds a reference).  Errors:
- * -EINVAL (N == 0, NULL array or element).
+ * -EINVAL (N == 0, NULL array or element), -EBADF ((debug builds) an
+ * element was released).
  */
 WEFT_API int weft_task_when_any(weft_task **out, weft_task *const *tasks,
 				size_t n);
@@ -57,7 +59,8 @@ WEFT_API weft_task *weft_task_completed(void);
  * destructor).
  * If OUTER already ran to completion, *OUT is the inner task itself (+1).
  * OUTER canceled or faulted -> the proxy is too (same errors); inner NULL ->
- * Canceled; else the proxy mirrors the inner task.  -EINVAL for NULL OUTER.
+ * Canceled; else the proxy mirrors the inner task.  -EINVAL for NULL OUTER,
+ * -EBADF ((debug builds) OUTER was released).
  */
 WEFT_API int weft_task_unwrap(weft_task **out, weft_task *outer);
 

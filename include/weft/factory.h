@@ -28,7 +28,8 @@ WEFT_API void weft_task_factory_free(weft_task_factory *f);
 /*
  * The factory forms of start_new, continue_when_all and continue_when_any:
  * the factory's defaults apply; OPTS (may be NULL) overrides them field by
- * field when a field is non-zero.  Errors as the plain forms.
+ * field when a field is non-zero.  Errors as the plain forms (-EBADF in
+ * debug builds for a released element of TASKS).
  */
 WEFT_API int weft_task_factory_start_new(const weft_task_factory *f,
 					 weft_task **out, weft_task_fn fn,

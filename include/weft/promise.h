@@ -20,11 +20,13 @@ extern "C" {
  * WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY are allowed: -EINVAL otherwise).
  */
 WEFT_API int weft_promise_new(weft_promise **out, void *state, unsigned flags);
+/* NULL for NULL and (debug builds) a released P (no reference taken). */
 WEFT_API weft_promise *weft_promise_ref(weft_promise *p);
 /* Dropping the last promise reference leaves an uncompleted task pending
- * forever. */
+ * forever.  NULL and (debug builds) a released P are ignored. */
 WEFT_API void weft_promise_unref(weft_promise *p);
-/* The promise's task, the same object every call (borrowed). */
+/* The promise's task, the same object every call (borrowed); NULL for
+ * NULL and (debug builds) a released P. */
 WEFT_API weft_task *weft_promise_task(weft_promise *p);
 
 /*
@@ -32,9 +34,11 @@ WEFT_API weft_task *weft_promise_task(weft_promise *p);
  * was already completed.
  * The set calls return 0, or -EALREADY when it was already completed.
  * Argument errors (-EINVAL, checked first): NULL promise; NULL ERR; NULL
- * ERRS or N == 0 or a NULL element.  Error objects are referenced, not
- * stolen.  DTOR is called on VALUE when the task is freed, or at once when
- * the set did not win.
+ * ERRS or N == 0 or a NULL element.  Then -EBADF: (debug builds) P was
+ * released (see weft/task.h, "Released objects").  Error objects are
+ * referenced, not stolen.  DTOR is called on VALUE when the task is freed,
+ * or at once when the set did not win; not on -EINVAL or -EBADF (VALUE
+ * stays the caller's).
  */
 WEFT_API int weft_promise_try_set_result(weft_promise *p, void *value,
 					 void (*dtor)(void *value));

@@ -60,7 +60,9 @@ WEFT_API int weft_scheduler_new(weft_scheduler **out,
  * weft_scheduler_execute - TryExecuteTask: run T (bound to S) on this thread
  * now, or complete it Canceled if its token is canceled.  Drops the
  * reference the scheduler held.  Returns 1 when this call ran or completed
- * T, 0 when T was already executed, -EINVAL when T is not bound to S.
+ * T, 0 when T was already executed, -EINVAL when T is not bound to S,
+ * -EBADF ((debug builds) T was released, e.g. executed a second time after
+ * its last reference went).
  */
 WEFT_API int weft_scheduler_execute(weft_scheduler *s, weft_task *t);
 

@@ -13,6 +13,16 @@
  * Handles are reference-counted.  Every function that hands out a task
  * (out-parameter) gives +1; the caller drops it with weft_task_unref().  Where
  * an out-parameter may be NULL the task still runs: weft keeps it alive.
+ *
+ * Released objects: passing a task or promise whose last reference was
+ * dropped is detected in debug builds (WEFT_DEBUG_CHECKS, on by default in
+ * CMake Debug builds) for as long as its memory is not reused: each thread
+ * keeps the last 1024 objects it released out of reuse (while it runs).
+ * The int functions then return -EBADF and do nothing else (OPTS->arg_free
+ * is called as for -EINVAL); the others return what they return for NULL
+ * (weft_task_ref NULL, the unrefs nothing, the bool queries false, status
+ * WEFT_STATUS_CREATED, id 0).  Argument errors (-EINVAL) are checked first.
+ * In other builds using a released object is undefined behaviour.
  */
 #ifndef WEFT_TASK_H
 #define WEFT_TASK_H
@@ -127,7 +137,8 @@ WEFT_API int weft_task_create(weft_task **out, weft_task_fn fn, void *arg,
  * weft_task_start - queue a Created task to SCHED (NULL: the current
  * scheduler).  Errors: -EALREADY (already started, or already completed,
  * e.g. canceled before start), -EPERM (a continuation or promise task: they
- * are started by the runtime), -EINVAL (T NULL).  If the scheduler fails to
+ * are started by the runtime), -EINVAL (T NULL), -EBADF ((debug builds) T
+ * was released).  If the scheduler fails to
  * queue the task, the task becomes Faulted with a SCHEDULER error and that
  * error's code is returned.
  */
@@ -159,31 +170,37 @@ WEFT_API int weft_task_start_new(weft_task **out, weft_task_fn fn, void *arg,
 
 /* ---- references, identity, state ------------------------------------- */
 
-/* weft_task_ref / weft_task_unref - NULL is accepted and ignored. */
+/* weft_task_ref / weft_task_unref - NULL is accepted and ignored.  (Debug
+ * builds) a released T too: weft_task_ref returns NULL and takes no
+ * reference, weft_task_unref does nothing. */
 WEFT_API weft_task *weft_task_ref(weft_task *t);
 WEFT_API void weft_task_unref(weft_task *t);
 /*
  * weft_task_unref_any - weft_task_unref with a void * parameter, for use as
  * a result destructor (e.g. a body whose result is a task, for unwrap).
  * Calling weft_task_unref through a cast function pointer would be
- * undefined behaviour.
+ * undefined behaviour.  Ignores NULL and (debug builds) a released task.
  */
 WEFT_API void weft_task_unref_any(void *task);
 
-/* Status at this instant.  Thread safety: any thread. */
+/* Status at this instant.  Thread safety: any thread.  For NULL and
+ * (debug builds) a released task: WEFT_STATUS_CREATED and false. */
 WEFT_API weft_task_status weft_task_get_status(const weft_task *t);
 WEFT_API bool weft_task_is_completed(const weft_task *t);
 WEFT_API bool weft_task_is_completed_successfully(const weft_task *t);
 WEFT_API bool weft_task_is_faulted(const weft_task *t);
 WEFT_API bool weft_task_is_canceled(const weft_task *t);
 
-/* Unique id, assigned on first request; never 0. */
+/* Unique id, assigned on first request; never 0.  0 for NULL and (debug
+ * builds) a released task. */
 WEFT_API uint64_t weft_task_id(weft_task *t);
 /* The task whose body runs on this thread (borrowed), or NULL. */
 WEFT_API weft_task *weft_task_current(void);
 /* Its id, or 0 when no task body runs on this thread. */
 WEFT_API uint64_t weft_task_current_id(void);
-/* The creation options given (WEFT_TASK_* bits only). */
+/* The creation options given (WEFT_TASK_* bits only).  These three
+ * answer 0, NULL and the none token for NULL and (debug builds) a
+ * released task. */
 WEFT_API unsigned weft_task_creation_options(const weft_task *t);
 /* The ARG given at creation (AsyncState); NULL for promises without one. */
 WEFT_API void *weft_task_async_state(const weft_task *t);
@@ -195,14 +212,16 @@ WEFT_API weft_cancel_token weft_task_token(const weft_task *t);
 /*
  * weft_task_set_result - from inside SELF's body, set its result.  DTOR (may
  * be NULL) is called on VALUE when the task is freed or the result replaced.
- * Errors: -EPERM when SELF is not the task running on this thread.
+ * Errors: -EPERM when SELF is not the task running on this thread, -EBADF
+ * ((debug builds) SELF was released; DTOR is not called).
  */
 WEFT_API int weft_task_set_result(weft_task *self, void *value,
 				  void (*dtor)(void *value));
 
 /*
  * weft_task_result - the result of a task that RanToCompletion (borrowed:
- * valid while T lives), else NULL.  Never blocks.
+ * valid while T lives), else NULL (also for a released task in debug
+ * builds).  Never blocks.
  */
 WEFT_API void *weft_task_result(const weft_task *t);
 
@@ -210,14 +229,16 @@ WEFT_API void *weft_task_result(const weft_task *t);
  * weft_task_get_result - wait for T (as weft_task_wait with no timeout and no
  * token) and store its result in *OUT (borrowed).  Returns 0; WEFT_EFAULTED
  * or -ECANCELED when the task did not run to completion (reading the result
- * of a faulted or canceled task is an error), with *ERR as weft_task_wait.
+ * of a faulted or canceled task is an error), with *ERR as weft_task_wait;
+ * the argument errors of weft_task_wait (-EINVAL, -EBADF).
  */
 WEFT_API int weft_task_get_result(weft_task *t, void **out, weft_error **err);
 
 /*
  * weft_task_error - when T is Faulted, an aggregate of its errors (+1; the
  * inners are the very objects its body and children reported) and the
- * errors are marked observed; otherwise NULL.
+ * errors are marked observed; otherwise NULL (also for a released task in
+ * debug builds).
  */
 WEFT_API weft_error *weft_task_error(weft_task *t);
 
@@ -235,6 +256,7 @@ WEFT_API weft_error *weft_task_error(weft_task *t);
  *                 or TOKEN was canceled first; *ERR = CANCELED(TOKEN)
  *   -ETIMEDOUT    time ran out; T goes on (no error even if it later faults)
  *   -EINVAL       T NULL or TIMEOUT_MS < -1
+ *   -EBADF        (debug builds) T was released
  * ERR may be NULL; otherwise it is set (+1) or NULL on every return.
  */
 WEFT_API int weft_task_wait(weft_task *t, int64_t timeout_ms,
@@ -246,7 +268,8 @@ WEFT_API int weft_task_wait(weft_task *t, int64_t timeout_ms,
  * *ERR = aggregate of, in array order, each faulted task's errors and a
  * TASK_CANCELED error per canceled task (-ECANCELED only when none faulted);
  * -ETIMEDOUT; -ECANCELED with CANCELED(TOKEN) when TOKEN is canceled (checked
- * first); -EINVAL (TASKS NULL with N > 0, NULL element, TIMEOUT_MS < -1).
+ * first); -EINVAL (TASKS NULL with N > 0, NULL element, TIMEOUT_MS < -1);
+ * -EBADF ((debug builds) an element was released; nothing is waited for).
  * N == 0 returns 0.
  */
 WEFT_API int weft_task_wait_all(weft_task *const *tasks, size_t n,
@@ -258,7 +281,7 @@ WEFT_API int weft_task_wait_all(weft_task *const *tasks, size_t n,
  * lowest index already completed, else the first to complete.  Task errors
  * are never reported here.  Returns 0, -ETIMEDOUT (also for N == 0),
  * -ECANCELED (TOKEN canceled), -EINVAL (NULL arguments or element,
- * TIMEOUT_MS < -1).
+ * TIMEOUT_MS < -1), -EBADF ((debug builds) an element was released).
  */
 WEFT_API int weft_task_wait_any(weft_task *const *tasks, size_t n,
 				int64_t timeout_ms, weft_cancel_token token,
@@ -275,7 +298,9 @@ WEFT_API int weft_task_wait_any(weft_task *const *tasks, size_t n,
  * cancels it (at once, or when the antecedent completes with
  * LAZY_CANCELLATION).  OPTS may be NULL.  OUT may be NULL.
  * Errors: -EINVAL (ANTECEDENT or FN NULL, unknown bits, all three NOT_ON
- * bits, EXECUTE_SYNCHRONOUSLY with LONG_RUNNING), -ENOMEM.
+ * bits, EXECUTE_SYNCHRONOUSLY with LONG_RUNNING), -EBADF ((debug builds)
+ * ANTECEDENT was released), -ENOMEM.  On error OPTS->arg_free(ARG) has been
+ * called.
  */
 WEFT_API int weft_task_continue_with(weft_task **out, weft_task *antecedent,
 				     weft_continuation_fn fn, void *arg,
@@ -284,7 +309,8 @@ WEFT_API int weft_task_continue_with(weft_task **out, weft_task *antecedent,
 /*
  * weft_task_continue_when_all - run FN once all N TASKS completed, whatever
  * their states.  The array is copied.  NOT_ON / ONLY_ON flags are -EINVAL,
- * as are N == 0, NULL TASKS or element, and the continue_with errors.
+ * as are N == 0, NULL TASKS or element, and the continue_with errors;
+ * -EBADF ((debug builds) an element was released: nothing is hooked).
  */
 WEFT_API int weft_task_continue_when_all(weft_task **out,
 					 weft_task *const *tasks, size_t n,
@@ -305,8 +331,8 @@ WEFT_API int weft_task_continue_when_any(weft_task **out,
  * weft_set_unobserved_error_handler - FN(ERR, ARG) is called when a Faulted
  * task whose errors nobody observed (no wait, get_result or task_error) is
  * freed; ERR is the task's aggregate (its inners are the errors the body
- * and its children reported), borrowed.  NULL removes the handler.  Called on whichever
- * thread drops the last reference.
+ * and its children reported), borrowed.  NULL removes the handler.  Called on
+ * whichever thread drops the last reference.
  */
 WEFT_API void weft_set_unobserved_error_handler(void (*fn)(weft_error *err,
 							   void *arg),

@@ -12,6 +12,8 @@
 #include "error_internal.h"
 #include "task_internal.h"
 
+/* -EINVAL for a NULL array or element, else -EBADF for a released
+ * element (debug builds), else 0. */
 static int check_tasks(weft_task *const *tasks, size_t n)
 {
 	if (!tasks && n)
@@ -19,6 +21,9 @@ static int check_tasks(weft_task *const *tasks, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (!tasks[i])
 			return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (weft__task_released(tasks[i]))
+			return -EBADF;
 	return 0;
 }
 
@@ -109,8 +114,11 @@ static weft_task *combinator_new(weft_task *const *tasks, size_t n)
 
 int weft_task_when_all(weft_task **out, weft_task *const *tasks, size_t n)
 {
-	if (!out || check_tasks(tasks, n))
+	if (!out)
 		return -EINVAL;
+	int bad = check_tasks(tasks, n);
+	if (bad)
+		return bad;
 	if (n == 0)
 		return weft_task_from_result(out, NULL, NULL);
 	weft_task *p = combinator_new(tasks, n);
@@ -152,8 +160,11 @@ static void when_any_hook(struct weft__action *a, weft_task *done)
 
 int weft_task_when_any(weft_task **out, weft_task *const *tasks, size_t n)
 {
-	if (!out || n == 0 || check_tasks(tasks, n))
+	if (!out || n == 0)
 		return -EINVAL;
+	int bad = check_tasks(tasks, n);
+	if (bad)
+		return bad;
 	/* already complete: the first in argument order wins */
 	for (size_t i = 0; i < n; i++)
 		if (weft_task_is_completed(tasks[i]))
@@ -358,6 +369,8 @@ int weft_task_unwrap(weft_task **out, weft_task *outer)
 {
 	if (!out || !outer)
 		return -EINVAL;
+	if (weft__task_released(outer))
+		return -EBADF;
 	if ((weft__task_state(outer) & TS_COMPLETED) == TS_RAN_TO_COMPLETION) {
 		weft_task *inner = outer->result;
 		if (inner) {

@@ -9,8 +9,9 @@
 
 #include "task_internal.h"
 
-#define PROMISE_FLAGS \
-	(WEFT_TASK_ATTACHED_TO_PARENT | WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY)
+#define PROMISE_FLAGS                                                          \
+	(WEFT_TASK_ATTACHED_TO_PARENT |                                        \
+	 WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY)
 
 static inline weft_task *task_of(weft_promise *p)
 {
@@ -41,8 +42,8 @@ int weft_promise_new(weft_promise **out, void *state, unsigned flags)
 
 weft_promise *weft_promise_ref(weft_promise *p)
 {
-	weft_task_ref(task_of(p));
-	return p;
+	/* NULL for a released promise, as weft_task_ref */
+	return (weft_promise *)weft_task_ref(task_of(p));
 }
 
 void weft_promise_unref(weft_promise *p)
@@ -52,6 +53,8 @@ void weft_promise_unref(weft_promise *p)
 
 weft_task *weft_promise_task(weft_promise *p)
 {
+	if (p && weft__task_released(task_of(p)))
+		return NULL;
 	return task_of(p);
 }
 
@@ -60,6 +63,8 @@ int weft_promise_try_set_result(weft_promise *p, void *value,
 {
 	if (!p)
 		return -EINVAL;
+	if (weft__task_released(task_of(p)))
+		return -EBADF;
 	if (weft__task_try_complete(task_of(p), TS_RAN_TO_COMPLETION, value,
 				    dtor, NULL, 0, WEFT_TOKEN_NONE))
 		return 1;
@@ -76,10 +81,12 @@ int weft_promise_try_set_errors(weft_promise *p, weft_error *const *errs,
 	for (size_t i = 0; i < n; i++)
 		if (!errs[i])
 			return -EINVAL;
-	return weft__task_try_complete(task_of(p), TS_FAULTED, NULL, NULL,
-				       errs, n, WEFT_TOKEN_NONE)
-		       ? 1
-		       : 0;
+	if (weft__task_released(task_of(p)))
+		return -EBADF;
+	return weft__task_try_complete(task_of(p), TS_FAULTED, NULL, NULL, errs,
+				       n, WEFT_TOKEN_NONE) ?
+		       1 :
+		       0;
 }
 
 int weft_promise_try_set_error(weft_promise *p, weft_error *err)
@@ -93,10 +100,12 @@ int weft_promise_try_set_canceled(weft_promise *p, weft_cancel_token token)
 {
 	if (!p)
 		return -EINVAL;
+	if (weft__task_released(task_of(p)))
+		return -EBADF;
 	return weft__task_try_complete(task_of(p), TS_CANCELED, NULL, NULL,
-				       NULL, 0, token)
-		       ? 1
-		       : 0;
+				       NULL, 0, token) ?
+		       1 :
+		       0;
 }
 
 /* The set forms: a lost race is an error. */
@@ -105,8 +114,7 @@ static int must_win(int rc)
 	return rc < 0 ? rc : rc == 1 ? 0 : -EALREADY;
 }
 
-int weft_promise_set_result(weft_promise *p, void *value,
-			    void (*dtor)(void *))
+int weft_promise_set_result(weft_promise *p, void *value, void (*dtor)(void *))
 {
 	return must_win(weft_promise_try_set_result(p, value, dtor));
 }
@@ -116,8 +124,7 @@ int weft_promise_set_error(weft_promise *p, weft_error *err)
 	return must_win(weft_promise_try_set_error(p, err));
 }
 
-int weft_promise_set_errors(weft_promise *p, weft_error *const *errs,
-			    size_t n)
+int weft_promise_set_errors(weft_promise *p, weft_error *const *errs, size_t n)
 {
 	return must_win(weft_promise_try_set_errors(p, errs, n));
 }

@@ -141,7 +141,8 @@ static void default_init(void)
 		if (env) {
 			char *end;
 			unsigned long v = strtoul(env, &end, 10);
-			if (*env && !*end && v > 0 && v <= WEFT_POOL_MAX_THREADS)
+			if (*env && !*end && v > 0 &&
+			    v <= WEFT_POOL_MAX_THREADS)
 				n = (unsigned)v;
 		}
 	}
@@ -224,7 +225,12 @@ bool weft__sched_try_inline(weft_scheduler *s, weft_task *t,
 
 int weft_scheduler_execute(weft_scheduler *s, weft_task *t)
 {
-	if (!s || !t || weft__task_sched(t) != s)
+	if (!s || !t)
+		return -EINVAL;
+	/* before reading T: a released task's fields are stale */
+	if (weft__task_released(t))
+		return -EBADF;
+	if (weft__task_sched(t) != s)
 		return -EINVAL;
 	bool ran = weft__task_execute(t);
 	weft_task_unref(t); /* the reference the scheduler held */

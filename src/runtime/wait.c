@@ -109,7 +109,8 @@ static void try_inline(weft_task *t)
 		return;
 	uint32_t st = weft__task_state(t);
 	if (!(st & TS_STARTED) || (st & (TS_INVOKED | TS_RESERVED)) ||
-	    !weft__task_sched(t) || weft__tls.inline_depth >= WEFT_MAX_INLINE_DEPTH)
+	    !weft__task_sched(t) ||
+	    weft__tls.inline_depth >= WEFT_MAX_INLINE_DEPTH)
 		return;
 	weft__sched_try_inline(weft__task_sched(t), t, true);
 }
@@ -137,7 +138,7 @@ int weft__task_wait_done(weft_task *t, int64_t timeout_ms,
 	struct weft__worker *w = weft__tls.worker;
 	struct weft__pool *pool = w ? w->pool : NULL;
 	if (pool && weft__tls.inline_depth < WEFT_MAX_INLINE_DEPTH) {
-		struct help_ctx h = { t, tok, dl, 0 };
+		struct help_ctx h = {t, tok, dl, 0};
 		weft__tls.inline_depth++;
 		weft__pool_help(pool, help_stop, &h);
 		weft__tls.inline_depth--;
@@ -147,12 +148,11 @@ int weft__task_wait_done(weft_task *t, int64_t timeout_ms,
 	if (is_done(t))
 		return 0;
 
-	struct waiter wt = { .act = { .fn = waiter_wake,
-				      .kind = ACTION_WAITER } };
+	struct waiter wt = {.act = {.fn = waiter_wake, .kind = ACTION_WAITER}};
 	atomic_init(&wt.own, 0);
 	wt.word = &wt.own;
 	wt.first = NULL;
-	weft_cancel_registration reg = { 0 };
+	weft_cancel_registration reg = {0};
 	if (!weft__task_add_action(t, &wt.act))
 		return 0;
 	if (tok.source)
@@ -183,7 +183,8 @@ int weft__task_wait_done(weft_task *t, int64_t timeout_ms,
 	 * back; if the completer already took the list, it will still write
 	 * to the waiter, so stay until it has.  The task may look completed
 	 * before its completer reaches the list: no shortcut on is_done. */
-	if (!(atomic_load_explicit(wt.word, memory_order_acquire) & WAKE_TASK) &&
+	if (!(atomic_load_explicit(wt.word, memory_order_acquire) &
+	      WAKE_TASK) &&
 	    !weft__task_remove_action(t, &wt.act)) {
 		while (!(atomic_load_explicit(wt.word, memory_order_acquire) &
 			 WAKE_TASK))
@@ -247,6 +248,8 @@ int weft_task_wait(weft_task *t, int64_t timeout_ms, weft_cancel_token token,
 		*err = NULL;
 	if (!t || timeout_ms < -1)
 		return -EINVAL;
+	if (weft__task_released(t))
+		return -EBADF;
 	uint32_t st = weft__task_state(t);
 	if (st & TS_RAN_TO_COMPLETION)
 		return 0;
@@ -299,6 +302,19 @@ static int64_t remaining_ms(const struct timespec *dl)
 	return ms > 0 ? ms : 0;
 }
 
+/* The elements of an array argument: -EINVAL when one is NULL, else
+ * -EBADF when one was released (debug builds), else 0. */
+static int check_tasks(weft_task *const *tasks, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!tasks[i])
+			return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (weft__task_released(tasks[i]))
+			return -EBADF;
+	return 0;
+}
+
 int weft_task_wait_all(weft_task *const *tasks, size_t n, int64_t timeout_ms,
 		       weft_cancel_token token, weft_error **err)
 {
@@ -306,9 +322,9 @@ int weft_task_wait_all(weft_task *const *tasks, size_t n, int64_t timeout_ms,
 		*err = NULL;
 	if ((!tasks && n) || timeout_ms < -1)
 		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!tasks[i])
-			return -EINVAL;
+	int bad = check_tasks(tasks, n);
+	if (bad)
+		return bad;
 	if (weft_cancel_requested(token)) {
 		if (err)
 			*err = weft_error_canceled(token);
@@ -364,8 +380,8 @@ int weft_task_wait_all(weft_task *const *tasks, size_t n, int64_t timeout_ms,
 	for (size_t i = 0; i < n; i++) {
 		uint32_t st = weft__task_state(tasks[i]);
 		if (st & TS_FAULTED)
-			errs[k++] = weft_error_ref(
-				weft__task_aggregate(tasks[i]));
+			errs[k++] =
+				weft_error_ref(weft__task_aggregate(tasks[i]));
 		else if (st & TS_CANCELED)
 			errs[k++] = task_canceled_error(tasks[i]);
 	}
@@ -382,9 +398,9 @@ int weft_task_wait_any(weft_task *const *tasks, size_t n, int64_t timeout_ms,
 {
 	if (!tasks || !index || timeout_ms < -1)
 		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!tasks[i])
-			return -EINVAL;
+	int bad = check_tasks(tasks, n);
+	if (bad)
+		return bad;
 	if (weft_cancel_requested(token))
 		return -ECANCELED;
 	for (size_t i = 0; i < n; i++)
@@ -404,8 +420,8 @@ int weft_task_wait_any(weft_task *const *tasks, size_t n, int64_t timeout_ms,
 	atomic_init(&first, SIZE_MAX);
 	size_t added = 0;
 	for (; added < n; added++) {
-		ws[added].act = (struct weft__action){ .fn = waiter_wake,
-						       .kind = ACTION_WAITER };
+		ws[added].act = (struct weft__action){.fn = waiter_wake,
+						      .kind = ACTION_WAITER};
 		atomic_init(&ws[added].own, 0);
 		ws[added].word = &word;
 		ws[added].first = &first;
@@ -424,7 +440,7 @@ int weft_task_wait_any(weft_task *const *tasks, size_t n, int64_t timeout_ms,
 			deadline = weft__deadline_after(timeout_ms);
 			dl = &deadline;
 		}
-		weft_cancel_registration reg = { 0 };
+		weft_cancel_registration reg = {0};
 		if (token.source)
 			weft_cancel_register(token, token_wake, (void *)&word,
 					     &reg);
