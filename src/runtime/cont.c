@@ -528,7 +528,14 @@ static int cont_new(weft_task **out, weft_task *const *antes, size_t n,
 	if (kind == CONT_ONE) {
 		t->act.fn = cont_action;
 		t->act.kind = akind;
-		weft_task_ref(t); /* the action list's */
+		/* the action list's reference.  Without a cold block (no
+		 * token, no parent) nobody else has seen T yet: a plain store
+		 * spares an atomic RMW that would wait for T's fresh stores */
+		if (!atomic_load_explicit(&t->cold, memory_order_relaxed))
+			atomic_store_explicit(&t->refs, 2,
+					      memory_order_relaxed);
+		else
+			weft_task_ref(t);
 		if (!weft__task_add_action(antes[0], &t->act)) {
 			if (akind == ACTION_INLINE)
 				weft__run_inline_action(&t->act, antes[0]);
