@@ -13,6 +13,10 @@
  * Handles are reference-counted.  Every function that hands out a task
  * (out-parameter) gives +1; the caller drops it with weft_task_unref().  Where
  * an out-parameter may be NULL the task still runs: weft keeps it alive.
+ * A task freed without ever completing releases the single-antecedent
+ * continuations and unwrap proxies hooked on it (they stay
+ * WaitingForActivation); see weft_task(3), Lifetime, for the two cases
+ * where what is hooked on a task keeps it alive instead.
  *
  * Released objects: passing a task or promise whose last reference was
  * dropped is detected in debug builds (WEFT_DEBUG_CHECKS, on by default in

@@ -294,7 +294,7 @@ static int check_cont_flags(unsigned f, bool multi)
 	return 0;
 }
 
-void weft__continuation_activate(weft_task *t, weft_task *ante)
+bool weft__continuation_activate(weft_task *t, weft_task *ante, bool single)
 {
 	struct weft_task_cold *c =
 		atomic_load_explicit(&t->cold, memory_order_acquire);
@@ -307,15 +307,23 @@ void weft__continuation_activate(weft_task *t, weft_task *ante)
 		      (st & TS_NOT_ON_CANCELED));
 	if (unmet || weft_cancel_requested(tok)) {
 		weft__task_cancel_now(t, tok);
-		return;
+		return false;
 	}
-	do {
-		if (st & (TS_RESERVED | TS_COMPLETED | TS_STARTED))
-			return;
+	if (st & (TS_RESERVED | TS_COMPLETED | TS_STARTED))
+		return false;
+	if (!c) {
+		/* no cold block: no token, no parent, one antecedent (us), so
+		 * no other thread writes the state word (see execute) */
+		st |= TS_STARTED;
+		atomic_store_explicit(&t->state, st, memory_order_relaxed);
+	} else {
 		/* acq_rel: pairs with the token callback's cancel CAS */
-	} while (!atomic_compare_exchange_weak_explicit(
-		&t->state, &st, st | TS_STARTED, memory_order_acq_rel,
-		memory_order_relaxed));
+		while (!atomic_compare_exchange_weak_explicit(
+			&t->state, &st, st | TS_STARTED, memory_order_acq_rel,
+			memory_order_relaxed))
+			if (st & (TS_RESERVED | TS_COMPLETED | TS_STARTED))
+				return false;
+	}
 	/* Synchronous continuations run here, unless the antecedent asked
 	 * for asynchronous ones, the stack is deep, or this is the event
 	 * thread (a blocking continuation there would stall every timer and
@@ -325,27 +333,52 @@ void weft__continuation_activate(weft_task *t, weft_task *ante)
 		    weft__tls.inline_depth < WEFT_MAX_INLINE_DEPTH &&
 		    !weft__evloop_is_event_thread();
 	if (sync) {
+		/* the antecedent is alive while its completer runs us: lend
+		 * it to the body instead of counting a reference */
+		if (single && !t->ante)
+			t->ante = weft__ante_borrowed(ante);
 		weft__task_execute(t);
-		return;
+		if (weft__ante_is_borrowed(t->ante)) /* the body never ran */
+			t->ante = NULL;
+		return false;
 	}
-	weft_task_ref(t); /* the queue's reference */
+	if (single && !t->ante)
+		t->ante = weft_task_ref(ante);
+	/* the caller's reference becomes the queue's */
 	int rc = weft__sched_queue(weft__task_sched(t), t);
 	if (rc) {
-		weft_task_unref(t);
 		weft_error *e = weft_error_new(rc, "the scheduler refused "
 						   "the continuation");
 		weft_error *se = weft__error_scheduler(e);
 		weft_error_unref(e);
 		weft__task_fault_now(t, se);
+		weft_task_unref(t);
 	}
+	return true;
 }
 
 /* The single-antecedent hook: T's own action on its antecedent. */
 static void cont_action(struct weft__action *a, weft_task *ante)
 {
 	weft_task *t = task_of_act(a);
-	weft__continuation_activate(t, ante);
-	weft_task_unref(t); /* the action list's reference */
+	if (!weft__continuation_activate(t, ante, true))
+		weft_task_unref(t); /* the action list's reference */
+}
+
+void weft__actions_drop(uintptr_t list)
+{
+	struct weft__action *a = (struct weft__action *)(list & ~CONTS_LOCKED);
+	while (a) {
+		struct weft__action *next = a->next;
+		/* Waiters hold a reference on the task they wait for, so
+		 * only continuations and hooks can be here; each holds a
+		 * reference on its owner for the list. */
+		if (a->fn == cont_action)
+			weft_task_unref(task_of_act(a));
+		else
+			weft_task_unref(weft__hook_of(a)->owner);
+		a = next;
+	}
 }
 
 static void all_hook(struct weft__action *a, weft_task *ante)
@@ -359,8 +392,9 @@ static void all_hook(struct weft__action *a, weft_task *ante)
 		/* the last antecedent decides where it runs (its
 		 * RUN_CONTINUATIONS_ASYNCHRONOUSLY); multi-task continuations
 		 * have no NOT_ON conditions to check against it */
-		weft__continuation_activate(t, ante);
-	weft_task_unref(t); /* the hook's reference */
+		if (weft__continuation_activate(t, ante, false))
+			return; /* the hook's reference went to the queue */
+	weft_task_unref(t);	/* the hook's reference */
 }
 
 static void any_hook(struct weft__action *a, weft_task *ante)
@@ -377,7 +411,8 @@ static void any_hook(struct weft__action *a, weft_task *ante)
 		/* unhook the losers first: once the body has run, the
 		 * continuation drops its references on them */
 		weft__unhook_rest(t);
-		weft__continuation_activate(t, ante);
+		if (weft__continuation_activate(t, ante, false))
+			return; /* the hook's reference went to the queue */
 	}
 	weft_task_unref(t); /* the hook's reference */
 }
@@ -413,10 +448,11 @@ weft_error *weft__continuation_invoke(weft_task *t)
 	else if (c && c->winner)
 		err = t->fn.cont(t, c->winner, t->arg);
 	else
-		err = t->fn.cont(t, t->ante, t->arg);
+		err = t->fn.cont(t, weft__ante_get(t->ante), t->arg);
 	/* The antecedents are not needed any more: dropping them now keeps a
 	 * long chain's memory constant. */
-	weft_task_unref(t->ante);
+	if (!weft__ante_is_borrowed(t->ante))
+		weft_task_unref(t->ante);
 	t->ante = NULL;
 	if (c) {
 		for (size_t i = 0; i < c->nantecedents; i++)
@@ -488,7 +524,12 @@ static int cont_new(weft_task **out, weft_task *const *antes, size_t n,
 			arg_free(arg);
 		return -ENOMEM;
 	}
-	if (kind == CONT_ONE)
+	/* With a token, the cancel callback needs the antecedent to unhook
+	 * from, so it is held from now on.  Without one it is taken when the
+	 * antecedent completes (cont_action): a continuation does not keep
+	 * a task alive that nothing else holds and that can no longer run,
+	 * and when such a task is freed it releases us (weft__actions_drop). */
+	if (kind == CONT_ONE && tok.source)
 		t->ante = weft_task_ref(antes[0]);
 	if (c) {
 		c->arg_free = arg_free;

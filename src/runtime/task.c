@@ -150,15 +150,20 @@ static void cold_free(weft_task *t, struct weft_task_cold *c)
 	weft__slab_free(&cold_slab, c);
 }
 
-void weft__task_free(weft_task *t)
+static void task_free_one(weft_task *t)
 {
 	struct weft_task_cold *c =
 		atomic_load_explicit(&t->cold, memory_order_acquire);
+	/* relaxed: we hold the last reference, nothing else writes it */
+	uintptr_t w = atomic_load_explicit(&t->conts, memory_order_relaxed);
+	if (w && w != CONTS_COMPLETED)
+		weft__actions_drop(w);
 	if (t->result_dtor)
 		t->result_dtor(t->result);
 	if (c)
 		cold_free(t, c);
-	weft_task_unref(t->ante);
+	if (!weft__ante_is_borrowed(t->ante))
+		weft_task_unref(t->ante);
 	if (t->ctx)
 		weft__context_release(t->ctx);
 #ifdef WEFT_DEBUG_CHECKS
@@ -168,6 +173,37 @@ void weft__task_free(weft_task *t)
 			      memory_order_relaxed);
 #endif
 	weft__slab_free(&task_slab, t);
+}
+
+/*
+ * Freeing a task releases what it held (antecedent, parent, dropped
+ * continuations), which may free more tasks: a chain of a million
+ * never-started continuations would recurse a million deep.  Nested frees
+ * are queued on this thread and run by the outermost one in a loop.  A
+ * task at zero references is in no action list (a list holds a
+ * reference), so its act.next is free to link the queue.
+ */
+static _Thread_local struct {
+	bool active;
+	weft_task *head;
+} free_queue __attribute__((tls_model("initial-exec")));
+
+void weft__task_free(weft_task *t)
+{
+	if (free_queue.active) {
+		t->act.next = (struct weft__action *)free_queue.head;
+		free_queue.head = t;
+		return;
+	}
+	free_queue.active = true;
+	for (;;) {
+		task_free_one(t);
+		t = free_queue.head;
+		if (!t)
+			break;
+		free_queue.head = (weft_task *)t->act.next;
+	}
+	free_queue.active = false;
 }
 
 weft_task *weft_task_ref(weft_task *t)

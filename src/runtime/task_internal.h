@@ -190,8 +190,28 @@ bool weft__task_try_complete(weft_task *t, uint32_t state, void *result,
 			     size_t n, weft_cancel_token tok);
 /* Queue T (already marked started) to its scheduler; on failure fault it. */
 int weft__task_queue(weft_task *t);
-/* A continuation task's antecedent completed: activate it (cont.c). */
-void weft__continuation_activate(weft_task *cont, weft_task *antecedent);
+/*
+ * A continuation task's antecedent completed: activate it (cont.c).
+ * SINGLE: CONT is a single-antecedent continuation, which receives
+ * ANTECEDENT.  The caller holds a reference on CONT; returns true when it
+ * was handed on (to the queue), false when the caller still drops it.
+ */
+bool weft__continuation_activate(weft_task *cont, weft_task *antecedent,
+				 bool single);
+/* weft_task.ante: bit 0 set while a synchronous continuation's body borrows
+ * its antecedent from the completer instead of holding a reference. */
+static inline weft_task *weft__ante_borrowed(weft_task *a)
+{
+	return (weft_task *)((uintptr_t)a | 1);
+}
+static inline bool weft__ante_is_borrowed(const weft_task *a)
+{
+	return (uintptr_t)a & 1;
+}
+static inline weft_task *weft__ante_get(weft_task *a)
+{
+	return (weft_task *)((uintptr_t)a & ~(uintptr_t)1);
+}
 
 /* ---- continuation word (cont.c) ---------------------------------------- */
 
@@ -206,6 +226,13 @@ void weft__task_run_actions(weft_task *t);
 struct weft__action *weft__task_close_actions(weft_task *t);
 void weft__actions_wake_waiters(struct weft__action **list, weft_task *t);
 void weft__actions_run(struct weft__action *list, weft_task *t);
+/*
+ * T is being freed before it completed: release what its action list
+ * (LIST, T's continuation word) holds.  The continuations and combinators
+ * hooked there can never be activated any more; they stay
+ * WaitingForActivation for whoever still holds them.
+ */
+void weft__actions_drop(uintptr_t list);
 /* Run a continuation task's body against its antecedent(s). */
 weft_error *weft__continuation_invoke(weft_task *t);
 

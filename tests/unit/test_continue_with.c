@@ -2193,3 +2193,115 @@ TEST(nested_synchronous_continuations_do_not_overflow)
 	CHECK_EQ(wait_inf(c), 0);
 	weft_task_unref(c);
 }
+
+/* ---- tasks released before they could complete ----------------------------
+ *
+ * A continuation does not keep alive an antecedent that nothing else holds
+ * (it takes its reference when the antecedent completes).  A task freed
+ * without completing releases the continuations and combinators hooked on
+ * it: they can never be activated, so they stay WaitingForActivation for
+ * whoever still holds them, and are freed with their last reference.
+ */
+
+static weft_error *never_body(weft_task *self, void *arg)
+{
+	(void)self;
+	(void)arg;
+	return weft_error_new(-EPROTO, "a released task's body must not run");
+}
+
+static weft_error *never_cont(weft_task *self, weft_task *ante, void *arg)
+{
+	(void)self;
+	(void)ante;
+	(void)arg;
+	return weft_error_new(-EPROTO, "an orphaned continuation ran");
+}
+
+TEST(created_task_dropped_releases_its_continuation)
+{
+	atomic_store(&frees, 0);
+	weft_task *t, *c;
+	REQUIRE(weft_task_create(&t, never_body, NULL, NULL) == 0);
+	weft_task_options o = WEFT_TASK_OPTIONS_INIT;
+	o.arg_free = count_free;
+	REQUIRE(weft_task_continue_with(&c, t, never_cont, NULL, &o) == 0);
+	weft_task_unref(t);
+	/* the continuation is still ours and can no longer start */
+	CHECK_EQ(weft_task_get_status(c), WEFT_STATUS_WAITING_FOR_ACTIVATION);
+	CHECK_EQ(atomic_load(&frees), 0);
+	weft_task_unref(c);
+	CHECK_EQ(atomic_load(&frees), 1);
+}
+
+TEST(created_task_dropped_first_with_its_continuation_dropped)
+{
+	atomic_store(&frees, 0);
+	weft_task *t, *c;
+	REQUIRE(weft_task_create(&t, never_body, NULL, NULL) == 0);
+	weft_task_options o = WEFT_TASK_OPTIONS_INIT;
+	o.arg_free = count_free;
+	REQUIRE(weft_task_continue_with(&c, t, never_cont, NULL, &o) == 0);
+	weft_task_unref(c);
+	CHECK_EQ(atomic_load(&frees), 0); /* the antecedent's list */
+	weft_task_unref(t);
+	CHECK_EQ(atomic_load(&frees), 1);
+}
+
+TEST(pending_promise_dropped_releases_continuations)
+{
+	atomic_store(&frees, 0);
+	weft_promise *p = promise(0);
+	weft_task_options o = WEFT_TASK_OPTIONS_INIT;
+	o.arg_free = count_free;
+	for (int i = 0; i < 10; i++)
+		REQUIRE(weft_task_continue_with(NULL, weft_promise_task(p),
+						never_cont, NULL, &o) == 0);
+	weft_promise_unref(p);
+	CHECK_EQ(atomic_load(&frees), 10);
+}
+
+TEST(long_chain_on_a_dropped_task_is_freed_without_recursion)
+{
+	/* each link holds the next one in its action list: freeing the
+	 * first frees the million others, in a loop */
+	atomic_store(&frees, 0);
+	int n = (int)(1000000 * weft_test_scale());
+	weft_task *t;
+	REQUIRE(weft_task_create(&t, never_body, NULL, NULL) == 0);
+	weft_task_options o = WEFT_TASK_OPTIONS_INIT;
+	o.arg_free = count_free;
+	weft_task *prev = weft_task_ref(t);
+	for (int i = 0; i < n; i++) {
+		weft_task *c;
+		REQUIRE(weft_task_continue_with(&c, prev, never_cont, NULL,
+						&o) == 0);
+		weft_task_unref(prev);
+		prev = c;
+	}
+	weft_task_unref(prev);
+	CHECK_EQ(atomic_load(&frees), 0);
+	weft_task_unref(t);
+	CHECK_EQ(atomic_load(&frees), n);
+}
+
+TEST(token_continuation_of_dropped_task_is_released_by_cancel)
+{
+	/* with a token the continuation holds its antecedent (its cancel
+	 * callback unhooks from it); canceling breaks the pair */
+	atomic_store(&frees, 0);
+	weft_cancel_source *src;
+	REQUIRE(weft_cancel_source_new(&src) == 0);
+	weft_task *t, *c;
+	REQUIRE(weft_task_create(&t, never_body, NULL, NULL) == 0);
+	weft_task_options o = WEFT_TASK_OPTIONS_INIT;
+	o.arg_free = count_free;
+	o.token = weft_cancel_source_token(src);
+	REQUIRE(weft_task_continue_with(&c, t, never_cont, NULL, &o) == 0);
+	weft_task_unref(t);
+	weft_task_unref(c);
+	CHECK_EQ(atomic_load(&frees), 0);
+	weft_cancel_source_cancel(src);
+	CHECK_EQ(atomic_load(&frees), 1);
+	weft_cancel_source_unref(src);
+}

@@ -832,3 +832,30 @@ TEST(run_unwrap_validates_arguments)
 	CHECK_EQ(weft_task_run_unwrap(NULL, ru_fn, NULL, WEFT_TOKEN_NONE),
 		 -EINVAL);
 }
+
+static weft_error *unused_body(weft_task *self, void *arg)
+{
+	(void)self;
+	(void)arg;
+	return NULL;
+}
+
+TEST(proxy_of_an_outer_dropped_unstarted_is_released)
+{
+	/* the proxy does not hold its outer task: when the outer is freed
+	 * without ever running, the proxy's hook is released with it (the
+	 * leak check of the sanitizer build sees the rest) */
+	weft_task *outer, *proxy;
+	REQUIRE(weft_task_create(&outer, unused_body, NULL, NULL) == 0);
+	REQUIRE(weft_task_unwrap(&proxy, outer) == 0);
+	weft_task_unref(outer);
+	CHECK_EQ(weft_task_get_status(proxy),
+		 WEFT_STATUS_WAITING_FOR_ACTIVATION);
+	CHECK(!weft_task_is_completed(proxy));
+	weft_task_unref(proxy);
+
+	REQUIRE(weft_task_create(&outer, unused_body, NULL, NULL) == 0);
+	REQUIRE(weft_task_unwrap(&proxy, outer) == 0);
+	weft_task_unref(proxy);
+	weft_task_unref(outer);
+}
