@@ -689,13 +689,24 @@ bool weft__task_execute(weft_task *t)
 		atomic_store_explicit(&t->state,
 				      st | TS_RESERVED | TS_RAN_TO_COMPLETION,
 				      memory_order_release);
-		uintptr_t none = 0;
-		/* acq_rel: pairs with weft__task_add_action's release CAS; an
-		 * adder that loses sees CONTS_COMPLETED and runs its action */
-		if (!atomic_compare_exchange_strong_explicit(
-			    &t->conts, &none, CONTS_COMPLETED,
+		/* Close the word with the one CAS its current value needs
+		 * (instead of trying "empty" first and failing whenever
+		 * something is hooked).  acquire: pairs with
+		 * weft__task_add_action's release CAS, so a listed action's
+		 * fields are visible. */
+		uintptr_t w =
+			atomic_load_explicit(&t->conts, memory_order_acquire);
+		/* acq_rel: pairs with weft__task_add_action's release CAS;
+		 * an adder that loses sees CONTS_COMPLETED and runs its
+		 * action itself.  A remover's lock bit makes us wait for
+		 * it in the general path. */
+		if ((w & CONTS_LOCKED) ||
+		    !atomic_compare_exchange_strong_explicit(
+			    &t->conts, &w, CONTS_COMPLETED,
 			    memory_order_acq_rel, memory_order_relaxed))
 			weft__task_run_actions(t);
+		else if (w)
+			weft__task_run_closed((struct weft__action *)w, t);
 		return true;
 	}
 	finish(t, err);

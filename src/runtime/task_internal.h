@@ -201,6 +201,10 @@ bool weft__task_add_action(weft_task *t, struct weft__action *a);
 bool weft__task_remove_action(weft_task *t, struct weft__action *a);
 /* Close T's action list and run the actions (T just completed). */
 void weft__task_run_actions(weft_task *t);
+/* Run LIST, the non-empty action list T's continuation word held when its
+ * completer swapped in CONTS_COMPLETED (newest first), as
+ * weft__task_run_actions does. */
+void weft__task_run_closed(struct weft__action *list, weft_task *t);
 /* The three steps of weft__task_run_actions, for completions that do
  * more between waking waiters and running continuations (spec A.5). */
 struct weft__action *weft__task_close_actions(weft_task *t);
