@@ -78,6 +78,7 @@ struct weft__action {
 /* ---- the task ---------------------------------------------------------- */
 
 struct weft__context;
+struct weft__hook_block;
 
 struct weft_task_cold {
 	weft_cancel_token token;      /* a reference on token.source is held */
@@ -100,6 +101,8 @@ struct weft_task_cold {
 	/* continuations over several antecedents: one hook each */
 	struct weft__multi_hook *hooks;
 	size_t nhooks;
+	/* when_all: its hooks, in slab blocks until it completes */
+	struct weft__hook_block *hook_blocks;
 	_Atomic bool hooks_ready; /* hooks and nhooks are published */
 	weft_task *winner;	  /* when_any: the first to complete (ref) */
 	_Atomic size_t countdown; /* when_all: antecedents still running */
