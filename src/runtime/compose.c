@@ -38,11 +38,15 @@ static int check_tasks(weft_task *const *tasks, size_t n)
  * References: the hooks hold one reference on the promise between them,
  * dropped by the last to fire (no hook touches the promise after its
  * countdown decrement, and the countdown reaches zero only after every
- * hook's).  Each hook holds its input (h->ante) until it fires: the input
- * stays alive until it completes (weft_task(3), Lifetime), and an input
- * that ran to completion is dropped there and then, while it is still in
- * the completing thread's cache; a faulted or canceled one is kept for
- * when_all_complete, which reads its errors or token.
+ * hook's).  The inputs are kept alive until they complete (weft_task(3),
+ * Lifetime): a task started on a pool is, by the pool, which runs all it
+ * was given before it shuts down; any other input (a promise, a task not
+ * started yet or queued to a custom scheduler, which may drop it) is held
+ * by its hook (h->ante, else NULL) until the hook fires.  When it fires,
+ * an input that ran to completion is of no further use; a faulted or
+ * canceled one is held (h->ante) for when_all_complete, which reads its
+ * errors or token in array order, and flags the promise (cold->won) so
+ * that a when_all whose inputs all succeeded never walks its hooks again.
  */
 #define HOOK_BLOCK_SIZE 2048
 
@@ -89,12 +93,11 @@ static struct weft__hook_block *hook_blocks_new(size_t n)
 	return head;
 }
 
-/* Every hook fired: complete P from the inputs still held (the faulted
- * and canceled ones, in array order), then release them and the blocks. */
-static void when_all_complete(weft_task *p, struct weft_task_cold *c)
+/* Some input faulted or was canceled: complete P from those (held by
+ * their hooks, in array order). */
+static void when_all_complete_failed(weft_task *p,
+				     struct weft__hook_block *blocks)
 {
-	struct weft__hook_block *blocks = c->hook_blocks;
-	c->hook_blocks = NULL;
 	size_t nf = 0;
 	weft_task *first_canceled = NULL;
 	for (struct weft__hook_block *b = blocks; b; b = b->next)
@@ -107,45 +110,57 @@ static void when_all_complete(weft_task *p, struct weft_task_cold *c)
 			else if (!first_canceled)
 				first_canceled = in;
 		}
-	if (nf) {
-		weft_error **errs = malloc(nf * sizeof(*errs));
-		if (!errs) {
-			weft_error *oom = weft__error_oom();
-			weft__task_try_complete(p, TS_FAULTED, NULL, NULL, &oom,
-						1, WEFT_TOKEN_NONE);
-			goto release;
-		}
-		size_t k = 0;
-		for (struct weft__hook_block *b = blocks; b; b = b->next)
-			for (size_t i = 0; i < b->n; i++) {
-				weft_task *in = b->h[i].ante;
-				if (in && (weft__task_state(in) & TS_FAULTED))
-					errs[k++] = weft__task_aggregate(in);
-			}
-		/* every inner error of every faulted input, in order */
-		weft_error *flat = weft__error_aggregate_flat(errs, k);
-		free(errs);
-		size_t m = weft_error_inner_count(flat);
-		weft_error **inner = malloc((m ? m : 1) * sizeof(*inner));
-		if (inner) {
-			for (size_t i = 0; i < m; i++)
-				inner[i] = weft_error_inner(flat, i);
-			weft__task_try_complete(p, TS_FAULTED, NULL, NULL,
-						inner, m, WEFT_TOKEN_NONE);
-			free(inner);
-		} else {
-			weft__task_try_complete(p, TS_FAULTED, NULL, NULL,
-						&flat, 1, WEFT_TOKEN_NONE);
-		}
-		weft_error_unref(flat);
-	} else if (first_canceled) {
+	if (!nf) {
 		weft__task_try_complete(p, TS_CANCELED, NULL, NULL, NULL, 0,
 					weft_task_token(first_canceled));
+		return;
+	}
+	weft_error **errs = malloc(nf * sizeof(*errs));
+	if (!errs) {
+		weft_error *oom = weft__error_oom();
+		weft__task_try_complete(p, TS_FAULTED, NULL, NULL, &oom, 1,
+					WEFT_TOKEN_NONE);
+		return;
+	}
+	size_t k = 0;
+	for (struct weft__hook_block *b = blocks; b; b = b->next)
+		for (size_t i = 0; i < b->n; i++) {
+			weft_task *in = b->h[i].ante;
+			if (in && (weft__task_state(in) & TS_FAULTED))
+				errs[k++] = weft__task_aggregate(in);
+		}
+	/* every inner error of every faulted input, in order */
+	weft_error *flat = weft__error_aggregate_flat(errs, k);
+	free(errs);
+	size_t m = weft_error_inner_count(flat);
+	weft_error **inner = malloc((m ? m : 1) * sizeof(*inner));
+	if (inner) {
+		for (size_t i = 0; i < m; i++)
+			inner[i] = weft_error_inner(flat, i);
+		weft__task_try_complete(p, TS_FAULTED, NULL, NULL, inner, m,
+					WEFT_TOKEN_NONE);
+		free(inner);
 	} else {
+		weft__task_try_complete(p, TS_FAULTED, NULL, NULL, &flat, 1,
+					WEFT_TOKEN_NONE);
+	}
+	weft_error_unref(flat);
+}
+
+/* Every hook fired: complete P, then release the inputs still held and
+ * the blocks. */
+static void when_all_complete(weft_task *p, struct weft_task_cold *c)
+{
+	struct weft__hook_block *blocks = c->hook_blocks;
+	c->hook_blocks = NULL;
+	/* relaxed: the countdown's acq_rel ordered the hooks' stores */
+	if (!atomic_load_explicit(&c->won, memory_order_relaxed)) {
 		weft__task_try_complete(p, TS_RAN_TO_COMPLETION, NULL, NULL,
 					NULL, 0, WEFT_TOKEN_NONE);
+		hook_blocks_free(blocks);
+		return;
 	}
-release:
+	when_all_complete_failed(p, blocks);
 	for (struct weft__hook_block *b = blocks; b; b = b->next)
 		for (size_t i = 0; i < b->n; i++)
 			if (b->h[i].ante)
@@ -157,16 +172,20 @@ static void when_all_hook(struct weft__action *a, weft_task *done)
 {
 	struct weft__multi_hook *h = weft__hook_of(a);
 	weft_task *p = h->owner;
-	if ((weft__task_state(done) & TS_COMPLETED) == TS_RAN_TO_COMPLETION) {
-		/* nothing of it is needed any more (DONE is h->ante; its
-		 * completer holds a reference of its own while we run) */
+	struct weft_task_cold *c =
+		atomic_load_explicit(&p->cold, memory_order_acquire);
+	/* DONE is our input; its completer holds a reference while we run */
+	if ((weft__task_state(done) & TS_COMPLETED) != TS_RAN_TO_COMPLETION) {
+		if (!h->ante)
+			h->ante = weft_task_ref(done);
+		/* relaxed: ordered by the countdown decrement below */
+		atomic_store_explicit(&c->won, 1, memory_order_relaxed);
+	} else if (h->ante) {
 		h->ante = NULL;
 		weft__unref(done);
 	}
-	struct weft_task_cold *c =
-		atomic_load_explicit(&p->cold, memory_order_acquire);
 	/* acq_rel: the last input to finish sees the other hooks' writes
-	 * (h->ante above) and the inputs' final states; pairs with the
+	 * (h->ante, won) and the inputs' final states; pairs with the
 	 * release half of every other hook's decrement */
 	if (atomic_fetch_sub_explicit(&c->countdown, 1, memory_order_acq_rel) ==
 	    1) {
@@ -207,13 +226,23 @@ int weft_task_when_all(weft_task **out, weft_task *const *tasks, size_t n)
 			b = b->next;
 			j = 0;
 		}
+		weft_task *in = tasks[i];
 		struct weft__multi_hook *h = &b->h[j];
 		h->act.fn = when_all_hook;
 		h->act.kind = ACTION_PROXY;
 		h->owner = p;
-		h->ante = weft_task_ref(tasks[i]);
-		if (!weft__task_add_action(tasks[i], &h->act))
-			weft__run_inline_action(&h->act, tasks[i]);
+		/* relaxed: a state and scheduler seen here were set before
+		 * the task was handed to us, or by a starter that holds it
+		 * until its queue does; see above */
+		weft_scheduler *s = weft__task_sched(in);
+		if ((atomic_load_explicit(&in->state, memory_order_relaxed) &
+		     TS_STARTED) &&
+		    s && s->pool)
+			h->ante = NULL;
+		else
+			h->ante = weft_task_ref(in);
+		if (!weft__task_add_action(in, &h->act))
+			weft__run_inline_action(&h->act, in);
 	}
 	*out = p;
 	return 0;

@@ -106,7 +106,9 @@ struct weft_task_cold {
 	_Atomic bool hooks_ready; /* hooks and nhooks are published */
 	weft_task *winner;	  /* when_any: the first to complete (ref) */
 	_Atomic size_t countdown; /* when_all: antecedents still running */
-	_Atomic int won;	  /* when_any: set once */
+	/* when_any: set once; when_all: set by the hook of an input that
+	 * did not run to completion */
+	_Atomic int won;
 	/* continuations: the antecedents they hold (referenced) */
 	weft_task **antecedents;
 	size_t nantecedents;

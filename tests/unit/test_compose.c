@@ -413,6 +413,81 @@ TEST(when_all_over_many_running_tasks)
 	weft_task_unref(w);
 }
 
+struct gated {
+	weft_task *gate;
+	weft_error *err; /* NULL: succeed */
+};
+
+static weft_error *gated_body(weft_task *self, void *arg)
+{
+	(void)self;
+	struct gated *g = arg;
+	weft_task_wait(g->gate, WEFT_INFINITE, WEFT_TOKEN_NONE, NULL);
+	return g->err ? weft_error_ref(g->err) : NULL;
+}
+
+TEST(when_all_over_dropped_running_tasks_that_fault)
+{
+	/* the inputs run on the pool and are dropped by the caller before
+	 * they finish: their faults still reach the result, in array order */
+	enum {
+		N = 64
+	};
+	static struct gated g[N];
+	static weft_task *t[N];
+	weft_error *e[2] = {weft_error_new(-EIO, "e0"),
+			    weft_error_new(-EPIPE, "e1")};
+	weft_promise *gate = promise(0);
+	weft_task *w = NULL;
+	weft_error *err = NULL;
+
+	REQUIRE(gate);
+	for (int i = 0; i < N; i++) {
+		g[i].gate = weft_promise_task(gate);
+		g[i].err = i == 5 ? e[0] : i == 50 ? e[1] : NULL;
+		REQUIRE(weft_task_run(&t[i], gated_body, &g[i]) == 0);
+	}
+	REQUIRE(weft_task_when_all(&w, t, N) == 0);
+	for (int i = 0; i < N; i++)
+		weft_task_unref(t[i]);
+	CHECK(!weft_task_is_completed(w));
+	weft_promise_set_result(gate, NULL, NULL);
+	CHECK_EQ(wait_err(w, &err), WEFT_EFAULTED);
+	REQUIRE(err != NULL);
+	CHECK_EQ(weft_error_inner_count(err), 2);
+	CHECK_PTR_EQ(weft_error_inner(err, 0), e[0]);
+	CHECK_PTR_EQ(weft_error_inner(err, 1), e[1]);
+	weft_error_unref(err);
+	weft_task_unref(w);
+	weft_promise_unref(gate);
+	weft_error_unref(e[0]);
+	weft_error_unref(e[1]);
+}
+
+TEST(when_all_over_dropped_tasks_of_a_run_loop)
+{
+	/* tasks queued to a scheduler other than a pool, dropped by the
+	 * caller: the when_all keeps them until they have run */
+	weft_scheduler *loop = NULL;
+	weft_task *t[3], *w = NULL;
+	static atomic_int ran;
+	weft_task_options o = opt(0);
+
+	REQUIRE(weft_runloop_new(&loop) == 0);
+	o.scheduler = loop;
+	for (int i = 0; i < 3; i++)
+		REQUIRE(weft_task_start_new(&t[i], spin_body, &ran, &o) == 0);
+	REQUIRE(weft_task_when_all(&w, t, 3) == 0);
+	for (int i = 0; i < 3; i++)
+		weft_task_unref(t[i]);
+	CHECK(!weft_task_is_completed(w));
+	CHECK_EQ(weft_runloop_run_pending(loop), 3);
+	CHECK_EQ(weft_task_get_status(w), WEFT_STATUS_RAN_TO_COMPLETION);
+	CHECK_EQ(atomic_load(&ran), 3);
+	weft_task_unref(w);
+	weft_scheduler_unref(loop);
+}
+
 /* ---- when_any
  * ---------------------------------------------------------------- */
 
