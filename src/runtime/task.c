@@ -14,6 +14,7 @@
 
 #include "context.h"
 #include "error_internal.h"
+#include "pool.h"
 #include "task_internal.h"
 
 _Thread_local struct weft__tls weft__tls
@@ -567,9 +568,11 @@ int weft_task_run_synchronously(weft_task *t, weft_scheduler *sched)
 int weft_task_start_new(weft_task **out, weft_task_fn fn, void *arg,
 			const weft_task_options *opts)
 {
-	if (!opts && fn) {
-		/* the spawn path of fork-join code: no options to check, no
-		 * cold block, the current scheduler */
+	if (fn && (!opts ||
+		   (opts->size >= sizeof(weft_task_options) && !opts->flags &&
+		    !opts->token.source && !opts->arg_free))) {
+		/* the spawn path of fork-join code: no options (at most a
+		 * scheduler), no cold block */
 		weft_task *nt = weft__task_alloc(TS_STARTED, (void *)fn, arg);
 		if (!nt)
 			return -ENOMEM;
@@ -577,7 +580,13 @@ int weft_task_start_new(weft_task **out, weft_task_fn fn, void *arg,
 		 * the queue, one for the caller */
 		atomic_store_explicit(&nt->refs, out ? 2 : 1,
 				      memory_order_relaxed);
-		start_on(nt, weft_scheduler_current(), true);
+		weft_scheduler *s = opts && opts->scheduler ?
+					    opts->scheduler :
+					    weft_scheduler_current();
+		/* a worker spawning onto its own pool: straight to its deque */
+		weft__task_set_sched(nt, s);
+		if (!s->pool || !weft__pool_push_local(s->pool, nt))
+			start_on(nt, s, true);
 		if (out)
 			*out = nt;
 		return 0;
