@@ -39,14 +39,15 @@ static int check_tasks(weft_task *const *tasks, size_t n)
  * dropped by the last to fire (no hook touches the promise after its
  * countdown decrement, and the countdown reaches zero only after every
  * hook's).  The inputs are kept alive until they complete (weft_task(3),
- * Lifetime): a task started on a pool is, by the pool, which runs all it
- * was given before it shuts down; any other input (a promise, a task not
- * started yet or queued to a custom scheduler, which may drop it) is held
- * by its hook (h->ante, else NULL) until the hook fires.  When it fires,
- * an input that ran to completion is of no further use; a faulted or
- * canceled one is held (h->ante) for when_all_complete, which reads its
- * errors or token in array order, and flags the promise (cold->won) so
- * that a when_all whose inputs all succeeded never walks its hooks again.
+ * Lifetime): a task its creator started on a pool (TS_ON_POOL) is, by the
+ * pool, which runs all it was given before it shuts down; any other input
+ * (a promise, a task not started yet or queued to a custom scheduler,
+ * which may drop it) is held by its hook (h->ante, else NULL) until the
+ * hook fires.  When it fires, an input that ran to completion is of no
+ * further use; a faulted or canceled one is held (h->ante) for
+ * when_all_complete, which reads its errors or token in array order, and
+ * flags the promise (cold->won) so that a when_all whose inputs all
+ * succeeded never walks its hooks again.
  */
 #define HOOK_BLOCK_SIZE 2048
 
@@ -231,13 +232,9 @@ int weft_task_when_all(weft_task **out, weft_task *const *tasks, size_t n)
 		h->act.fn = when_all_hook;
 		h->act.kind = ACTION_PROXY;
 		h->owner = p;
-		/* relaxed: a state and scheduler seen here were set before
-		 * the task was handed to us, or by a starter that holds it
-		 * until its queue does; see above */
-		weft_scheduler *s = weft__task_sched(in);
-		if ((atomic_load_explicit(&in->state, memory_order_relaxed) &
-		     TS_STARTED) &&
-		    s && s->pool)
+		/* relaxed: TS_ON_POOL is set when the task is created */
+		if (atomic_load_explicit(&in->state, memory_order_relaxed) &
+		    TS_ON_POOL)
 			h->ante = NULL;
 		else
 			h->ante = weft_task_ref(in);

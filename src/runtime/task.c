@@ -573,16 +573,18 @@ int weft_task_start_new(weft_task **out, weft_task_fn fn, void *arg,
 		    !opts->token.source && !opts->arg_free))) {
 		/* the spawn path of fork-join code: no options (at most a
 		 * scheduler), no cold block */
-		weft_task *nt = weft__task_alloc(TS_STARTED, (void *)fn, arg);
+		weft_scheduler *s = opts && opts->scheduler ?
+					    opts->scheduler :
+					    weft_scheduler_current();
+		weft_task *nt = weft__task_alloc(
+			TS_STARTED | (s->pool ? TS_ON_POOL : 0), (void *)fn,
+			arg);
 		if (!nt)
 			return -ENOMEM;
 		/* relaxed: nobody else knows the task yet; one count for
 		 * the queue, one for the caller */
 		atomic_store_explicit(&nt->refs, out ? 2 : 1,
 				      memory_order_relaxed);
-		weft_scheduler *s = opts && opts->scheduler ?
-					    opts->scheduler :
-					    weft_scheduler_current();
 		/* a worker spawning onto its own pool: straight to its deque */
 		weft__task_set_sched(nt, s);
 		if (!s->pool || !weft__pool_push_local(s->pool, nt))
@@ -610,8 +612,9 @@ int weft_task_run(weft_task **out, weft_task_fn fn, void *arg)
 {
 	if (!fn)
 		return -EINVAL;
-	weft_task *t = weft__task_alloc(
-		WEFT_TASK_DENY_CHILD_ATTACH | TS_STARTED, (void *)fn, arg);
+	weft_task *t = weft__task_alloc(WEFT_TASK_DENY_CHILD_ATTACH |
+						TS_STARTED | TS_ON_POOL,
+					(void *)fn, arg);
 	if (!t)
 		return -ENOMEM;
 	atomic_store_explicit(&t->refs, out ? 2 : 1, memory_order_relaxed);

@@ -25,6 +25,9 @@
 #define TS_EXEC_SYNC 0x00002000u /* continuation: run on completer */
 #define TS_CONT_ALL 0x00004000u	 /* continuation over several antecedents */
 #define TS_IMMORTAL 0x00000800u
+/* started on a pool by its creator, before anyone else could see it: the
+ * pool holds it until it completes */
+#define TS_ON_POOL 0x00000100u
 /* state bits */
 #define TS_STARTED 0x00010000u
 #define TS_INVOKED 0x00020000u
