@@ -40,7 +40,8 @@ static struct weft__slab task_slab =
 static struct weft__slab cold_slab =
 	WEFT__SLAB_INIT(sizeof(struct weft_task_cold), WEFT__SLAB_COLD);
 
-weft_task *weft__task_alloc(unsigned state, void *fn, void *arg)
+/* weft__task_alloc, inline for the spawn path */
+static inline weft_task *task_alloc(unsigned state, void *fn, void *arg)
 {
 	weft_task *t = weft__slab_alloc(&task_slab);
 	if (!t)
@@ -59,6 +60,11 @@ weft_task *weft__task_alloc(unsigned state, void *fn, void *arg)
 	t->ctx = weft__context_capture();
 	/* act is set up by whoever hooks or queues the task */
 	return t;
+}
+
+weft_task *weft__task_alloc(unsigned state, void *fn, void *arg)
+{
+	return task_alloc(state, fn, arg);
 }
 
 struct weft_task_cold *weft__task_cold(weft_task *t)
@@ -576,9 +582,9 @@ int weft_task_start_new(weft_task **out, weft_task_fn fn, void *arg,
 		weft_scheduler *s = opts && opts->scheduler ?
 					    opts->scheduler :
 					    weft_scheduler_current();
-		weft_task *nt = weft__task_alloc(
-			TS_STARTED | (s->pool ? TS_ON_POOL : 0), (void *)fn,
-			arg);
+		weft_task *nt =
+			task_alloc(TS_STARTED | (s->pool ? TS_ON_POOL : 0),
+				   (void *)fn, arg);
 		if (!nt)
 			return -ENOMEM;
 		/* relaxed: nobody else knows the task yet; one count for
