@@ -36,12 +36,12 @@ static int check_tasks(weft_task *const *tasks, size_t n)
  * blocks are freed as soon as the last hook has fired.
  *
  * References: the hooks hold one reference on the promise between them,
- * dropped by the last to fire (no hook touches the promise after its
- * countdown decrement, and the countdown reaches zero only after every
- * hook's).  The inputs are kept alive until they complete (weft_task(3),
- * Lifetime): a task its creator started on a pool (TS_ON_POOL) is, by the
- * pool, which runs all it was given before it shuts down; any other input
- * (a promise, a task not started yet or queued to a custom scheduler,
+ * dropped by whoever brings the countdown to zero (no hook touches the
+ * promise after its countdown decrement, and the countdown reaches zero
+ * only after every hook's).  The inputs are kept alive until they complete
+ * (weft_task(3), Lifetime): a task its creator started on a pool (TS_ON_POOL)
+ * is, by the pool, which runs all it was given before it shuts down; any other
+ * input (a promise, a task not started yet or queued to a custom scheduler,
  * which may drop it) is held by its hook (h->ante, else NULL) until the
  * hook fires.  When it fires, an input that ran to completion is of no
  * further use; a faulted or canceled one is held (h->ante) for
@@ -218,8 +218,12 @@ int weft_task_when_all(weft_task **out, weft_task *const *tasks, size_t n)
 	 * publishes this and everything above. */
 	atomic_store_explicit(&p->refs, 2, memory_order_relaxed);
 	/* One pass over the inputs, each hook set up just before it is
-	 * registered.  Once the last one is registered it may fire and free
-	 * the blocks: nothing of them is read after that. */
+	 * registered.  Inputs that already ran to completion get no hook:
+	 * they are counted here and taken off the countdown in one step at
+	 * the end, so until then it cannot reach zero.  Without them, once
+	 * the last hook is registered it may fire and free the blocks:
+	 * nothing of them is read after that. */
+	size_t done = 0;
 	struct weft__hook_block *b = blocks;
 	size_t j = 0;
 	for (size_t i = 0; i < n; i++, j++) {
@@ -229,17 +233,25 @@ int weft_task_when_all(weft_task **out, weft_task *const *tasks, size_t n)
 		}
 		weft_task *in = tasks[i];
 		struct weft__multi_hook *h = &b->h[j];
+		uint32_t st = weft__task_state(in);
+		if ((st & TS_COMPLETED) == TS_RAN_TO_COMPLETION) {
+			h->ante = NULL; /* read by when_all_complete_failed */
+			done++;
+			continue;
+		}
 		h->act.fn = when_all_hook;
 		h->act.kind = ACTION_PROXY;
 		h->owner = p;
-		/* relaxed: TS_ON_POOL is set when the task is created */
-		if (atomic_load_explicit(&in->state, memory_order_relaxed) &
-		    TS_ON_POOL)
-			h->ante = NULL;
-		else
-			h->ante = weft_task_ref(in);
+		/* TS_ON_POOL is set when the task is created */
+		h->ante = (st & TS_ON_POOL) ? NULL : weft_task_ref(in);
 		if (!weft__task_add_action(in, &h->act))
 			weft__run_inline_action(&h->act, in);
+	}
+	/* acq_rel: as a hook's decrement (when_all_hook) */
+	if (done && atomic_fetch_sub_explicit(&c->countdown, done,
+					      memory_order_acq_rel) == done) {
+		when_all_complete(p, c);
+		weft__unref(p); /* the hooks' reference */
 	}
 	*out = p;
 	return 0;
