@@ -29,70 +29,235 @@ static int check_tasks(weft_task *const *tasks, size_t n)
 
 /* ---- when_all ------------------------------------------------------------ */
 
-static void when_all_complete(weft_task *p)
+/*
+ * when_all hooks one action on each input.  They come in blocks from a
+ * slab class rather than in one array per call: a when_all over a million
+ * tasks would otherwise map, fault in and unmap 48 MiB every time.  The
+ * blocks are freed as soon as the last hook has fired.
+ *
+ * References: the hooks hold one reference on the promise between them,
+ * dropped by whoever brings the countdown to zero (no hook touches the
+ * promise after its countdown decrement, and the countdown reaches zero
+ * only after every hook's).  The inputs are kept alive until they complete
+ * (weft_task(3), Lifetime): a task its creator started on a pool (TS_ON_POOL)
+ * is, by the pool, which runs all it was given before it shuts down; any other
+ * input (a promise, a task not started yet or queued to a custom scheduler,
+ * which may drop it) is held by its hook (h->ante, else NULL) until the
+ * hook fires.  When it fires, an input that ran to completion is of no
+ * further use; a faulted or canceled one is held (h->ante) for
+ * when_all_complete, which reads its errors or token in array order, and
+ * flags the promise (cold->won) so that a when_all whose inputs all
+ * succeeded never walks its hooks again.
+ */
+#define HOOK_BLOCK_SIZE 2048
+
+struct weft__hook_block {
+	struct weft__hook_block *next;
+	size_t n; /* hooks used in this block */
+	struct weft__multi_hook h[];
+};
+
+#define HOOKS_PER_BLOCK                                                        \
+	((HOOK_BLOCK_SIZE - sizeof(struct weft__hook_block)) /                 \
+	 sizeof(struct weft__multi_hook))
+
+static struct weft__slab hook_slab =
+	WEFT__SLAB_INIT(HOOK_BLOCK_SIZE, WEFT__SLAB_HOOKS);
+
+static void hook_blocks_free(struct weft__hook_block *b)
 {
-	struct weft_task_cold *c =
-		atomic_load_explicit(&p->cold, memory_order_acquire);
-	size_t n = c->nantecedents;
-	weft_task **in = c->antecedents;
+	while (b) {
+		struct weft__hook_block *next = b->next;
+		weft__slab_free(&hook_slab, b);
+		b = next;
+	}
+}
+
+/* Blocks for N hooks, linked in order, each with its count set; NULL on
+ * ENOMEM. */
+static struct weft__hook_block *hook_blocks_new(size_t n)
+{
+	struct weft__hook_block *head = NULL, **tail = &head;
+	while (n) {
+		struct weft__hook_block *b = weft__slab_alloc(&hook_slab);
+		if (!b) {
+			*tail = NULL;
+			hook_blocks_free(head);
+			return NULL;
+		}
+		b->n = n < HOOKS_PER_BLOCK ? n : HOOKS_PER_BLOCK;
+		n -= b->n;
+		*tail = b;
+		tail = &b->next;
+	}
+	*tail = NULL;
+	return head;
+}
+
+/* Some input faulted or was canceled: complete P from those (held by
+ * their hooks, in array order). */
+static void when_all_complete_failed(weft_task *p,
+				     struct weft__hook_block *blocks)
+{
 	size_t nf = 0;
 	weft_task *first_canceled = NULL;
-	for (size_t i = 0; i < n; i++) {
-		uint32_t st = weft__task_state(in[i]);
-		if (st & TS_FAULTED)
-			nf++;
-		else if ((st & TS_CANCELED) && !first_canceled)
-			first_canceled = in[i];
-	}
-	if (nf) {
-		weft_error **errs = malloc(nf * sizeof(*errs));
-		if (!errs) {
-			weft_error *oom = weft__error_oom();
-			weft__task_try_complete(p, TS_FAULTED, NULL, NULL, &oom,
-						1, WEFT_TOKEN_NONE);
-			return;
+	for (struct weft__hook_block *b = blocks; b; b = b->next)
+		for (size_t i = 0; i < b->n; i++) {
+			weft_task *in = b->h[i].ante;
+			if (!in)
+				continue; /* ran to completion */
+			if (weft__task_state(in) & TS_FAULTED)
+				nf++;
+			else if (!first_canceled)
+				first_canceled = in;
 		}
-		size_t k = 0;
-		for (size_t i = 0; i < n; i++)
-			if (weft__task_state(in[i]) & TS_FAULTED)
-				errs[k++] = weft__task_aggregate(in[i]);
-		/* every inner error of every faulted input, in order */
-		weft_error *flat = weft__error_aggregate_flat(errs, k);
-		free(errs);
-		size_t m = weft_error_inner_count(flat);
-		weft_error **inner = malloc((m ? m : 1) * sizeof(*inner));
-		if (inner) {
-			for (size_t i = 0; i < m; i++)
-				inner[i] = weft_error_inner(flat, i);
-			weft__task_try_complete(p, TS_FAULTED, NULL, NULL,
-						inner, m, WEFT_TOKEN_NONE);
-			free(inner);
-		} else {
-			weft__task_try_complete(p, TS_FAULTED, NULL, NULL,
-						&flat, 1, WEFT_TOKEN_NONE);
-		}
-		weft_error_unref(flat);
-	} else if (first_canceled) {
+	if (!nf) {
 		weft__task_try_complete(p, TS_CANCELED, NULL, NULL, NULL, 0,
 					weft_task_token(first_canceled));
+		return;
+	}
+	weft_error **errs = malloc(nf * sizeof(*errs));
+	if (!errs) {
+		weft_error *oom = weft__error_oom();
+		weft__task_try_complete(p, TS_FAULTED, NULL, NULL, &oom, 1,
+					WEFT_TOKEN_NONE);
+		return;
+	}
+	size_t k = 0;
+	for (struct weft__hook_block *b = blocks; b; b = b->next)
+		for (size_t i = 0; i < b->n; i++) {
+			weft_task *in = b->h[i].ante;
+			if (in && (weft__task_state(in) & TS_FAULTED))
+				errs[k++] = weft__task_aggregate(in);
+		}
+	/* every inner error of every faulted input, in order */
+	weft_error *flat = weft__error_aggregate_flat(errs, k);
+	free(errs);
+	size_t m = weft_error_inner_count(flat);
+	weft_error **inner = malloc((m ? m : 1) * sizeof(*inner));
+	if (inner) {
+		for (size_t i = 0; i < m; i++)
+			inner[i] = weft_error_inner(flat, i);
+		weft__task_try_complete(p, TS_FAULTED, NULL, NULL, inner, m,
+					WEFT_TOKEN_NONE);
+		free(inner);
 	} else {
+		weft__task_try_complete(p, TS_FAULTED, NULL, NULL, &flat, 1,
+					WEFT_TOKEN_NONE);
+	}
+	weft_error_unref(flat);
+}
+
+/* Every hook fired: complete P, then release the inputs still held and
+ * the blocks. */
+static void when_all_complete(weft_task *p, struct weft_task_cold *c)
+{
+	struct weft__hook_block *blocks = c->hook_blocks;
+	c->hook_blocks = NULL;
+	/* relaxed: the countdown's acq_rel ordered the hooks' stores */
+	if (!atomic_load_explicit(&c->won, memory_order_relaxed)) {
 		weft__task_try_complete(p, TS_RAN_TO_COMPLETION, NULL, NULL,
 					NULL, 0, WEFT_TOKEN_NONE);
+		hook_blocks_free(blocks);
+		return;
 	}
+	when_all_complete_failed(p, blocks);
+	for (struct weft__hook_block *b = blocks; b; b = b->next)
+		for (size_t i = 0; i < b->n; i++)
+			if (b->h[i].ante)
+				weft__unref(b->h[i].ante);
+	hook_blocks_free(blocks);
 }
 
 static void when_all_hook(struct weft__action *a, weft_task *done)
 {
-	(void)done;
-	weft_task *p = weft__hook_of(a)->owner;
+	struct weft__multi_hook *h = weft__hook_of(a);
+	weft_task *p = h->owner;
 	struct weft_task_cold *c =
 		atomic_load_explicit(&p->cold, memory_order_acquire);
-	/* acq_rel: the last input to finish sees all the others' states */
-	if (atomic_fetch_sub_explicit(&c->countdown, 1,
-				      memory_order_acq_rel) == 1)
-		when_all_complete(p);
-	weft_task_unref(p); /* the hook's reference */
+	/* DONE is our input; its completer holds a reference while we run */
+	if ((weft__task_state(done) & TS_COMPLETED) != TS_RAN_TO_COMPLETION) {
+		if (!h->ante)
+			h->ante = weft_task_ref(done);
+		/* relaxed: ordered by the countdown decrement below */
+		atomic_store_explicit(&c->won, 1, memory_order_relaxed);
+	} else if (h->ante) {
+		h->ante = NULL;
+		weft__unref(done);
+	}
+	/* acq_rel: the last input to finish sees the other hooks' writes
+	 * (h->ante, won) and the inputs' final states; pairs with the
+	 * release half of every other hook's decrement */
+	if (atomic_fetch_sub_explicit(&c->countdown, 1, memory_order_acq_rel) ==
+	    1) {
+		when_all_complete(p, c);
+		weft__unref(p); /* the hooks' reference */
+	}
 }
+
+int weft_task_when_all(weft_task **out, weft_task *const *tasks, size_t n)
+{
+	if (!out)
+		return -EINVAL;
+	int bad = check_tasks(tasks, n);
+	if (bad)
+		return bad;
+	if (n == 0)
+		return weft_task_from_result(out, NULL, NULL);
+	weft_task *p = weft__promise_new_task(NULL, 0);
+	struct weft_task_cold *c = p ? weft__task_cold(p) : NULL;
+	struct weft__hook_block *blocks = c ? hook_blocks_new(n) : NULL;
+	if (!blocks) {
+		weft_task_unref(p);
+		return -ENOMEM;
+	}
+	c->hook_blocks = blocks;
+	atomic_store_explicit(&c->countdown, n, memory_order_relaxed);
+	/* relaxed: nobody else knows P yet; one count for the caller, one
+	 * for the hooks.  The first hook's registration (a release CAS)
+	 * publishes this and everything above. */
+	atomic_store_explicit(&p->refs, 2, memory_order_relaxed);
+	/* One pass over the inputs, each hook set up just before it is
+	 * registered.  Inputs that already ran to completion get no hook:
+	 * they are counted here and taken off the countdown in one step at
+	 * the end, so until then it cannot reach zero.  Without them, once
+	 * the last hook is registered it may fire and free the blocks:
+	 * nothing of them is read after that. */
+	size_t done = 0;
+	struct weft__hook_block *b = blocks;
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++, j++) {
+		if (j == b->n) {
+			b = b->next;
+			j = 0;
+		}
+		weft_task *in = tasks[i];
+		struct weft__multi_hook *h = &b->h[j];
+		uint32_t st = weft__task_state(in);
+		if ((st & TS_COMPLETED) == TS_RAN_TO_COMPLETION) {
+			h->ante = NULL; /* read by when_all_complete_failed */
+			done++;
+			continue;
+		}
+		h->act.fn = when_all_hook;
+		h->act.kind = ACTION_PROXY;
+		h->owner = p;
+		/* TS_ON_POOL is set when the task is created */
+		h->ante = (st & TS_ON_POOL) ? NULL : weft_task_ref(in);
+		if (!weft__task_add_action(in, &h->act))
+			weft__run_inline_action(&h->act, in);
+	}
+	/* acq_rel: as a hook's decrement (when_all_hook) */
+	if (done && atomic_fetch_sub_explicit(&c->countdown, done,
+					      memory_order_acq_rel) == done) {
+		when_all_complete(p, c);
+		weft__unref(p); /* the hooks' reference */
+	}
+	*out = p;
+	return 0;
+}
+
+/* ---- when_any ------------------------------------------------------------ */
 
 /* A promise over copies of TASKS (referenced), with the inputs in cold. */
 static weft_task *combinator_new(weft_task *const *tasks, size_t n)
@@ -112,33 +277,6 @@ static weft_task *combinator_new(weft_task *const *tasks, size_t n)
 	return p;
 }
 
-int weft_task_when_all(weft_task **out, weft_task *const *tasks, size_t n)
-{
-	if (!out)
-		return -EINVAL;
-	int bad = check_tasks(tasks, n);
-	if (bad)
-		return bad;
-	if (n == 0)
-		return weft_task_from_result(out, NULL, NULL);
-	weft_task *p = combinator_new(tasks, n);
-	if (!p)
-		return -ENOMEM;
-	struct weft_task_cold *c =
-		atomic_load_explicit(&p->cold, memory_order_acquire);
-	atomic_store_explicit(&c->countdown, n, memory_order_relaxed);
-	int rc = weft__hook_all(p, c->antecedents, n, when_all_hook,
-				ACTION_PROXY);
-	if (rc) {
-		weft_task_unref(p);
-		return rc;
-	}
-	*out = p;
-	return 0;
-}
-
-/* ---- when_any ------------------------------------------------------------ */
-
 static void when_any_hook(struct weft__action *a, weft_task *done)
 {
 	weft_task *p = weft__hook_of(a)->owner;
@@ -150,10 +288,9 @@ static void when_any_hook(struct weft__action *a, weft_task *done)
 						    memory_order_acq_rel,
 						    memory_order_relaxed)) {
 		weft__unhook_rest(p);
-		weft__task_try_complete(p, TS_RAN_TO_COMPLETION,
-					weft_task_ref(done),
-					weft_task_unref_any,
-					NULL, 0, WEFT_TOKEN_NONE);
+		weft__task_try_complete(
+			p, TS_RAN_TO_COMPLETION, weft_task_ref(done),
+			weft_task_unref_any, NULL, 0, WEFT_TOKEN_NONE);
 	}
 	weft_task_unref(p); /* the hook's reference */
 }
@@ -168,9 +305,9 @@ int weft_task_when_any(weft_task **out, weft_task *const *tasks, size_t n)
 	/* already complete: the first in argument order wins */
 	for (size_t i = 0; i < n; i++)
 		if (weft_task_is_completed(tasks[i]))
-			return weft_task_from_result(
-				out, weft_task_ref(tasks[i]),
-				weft_task_unref_any);
+			return weft_task_from_result(out,
+						     weft_task_ref(tasks[i]),
+						     weft_task_unref_any);
 	weft_task *p = combinator_new(tasks, n);
 	if (!p)
 		return -ENOMEM;
@@ -278,9 +415,10 @@ static void mirror(weft_task *p, weft_task *src)
 		if (errs != inner)
 			free(errs);
 	} else if (st & TS_CANCELED) {
-		weft_cancel_token tok = sc && sc->cancel_error
-						? weft_error_token(sc->cancel_error)
-						: weft_task_token(src);
+		weft_cancel_token tok =
+			sc && sc->cancel_error ?
+				weft_error_token(sc->cancel_error) :
+				weft_task_token(src);
 		weft__task_try_complete(p, TS_CANCELED, NULL, NULL, NULL, 0,
 					tok);
 	} else {

@@ -80,7 +80,9 @@ bool weft__task_remove_action(weft_task *t, struct weft__action *a)
 	return found;
 }
 
-struct weft__action *weft__task_close_actions(weft_task *t)
+/* Swap CONTS_COMPLETED into T's continuation word; the list it held,
+ * newest first. */
+static struct weft__action *close_word(weft_task *t)
 {
 	uintptr_t old;
 	do
@@ -90,8 +92,13 @@ struct weft__action *weft__task_close_actions(weft_task *t)
 	while (!atomic_compare_exchange_weak_explicit(
 		&t->conts, &old, CONTS_COMPLETED, memory_order_acq_rel,
 		memory_order_relaxed));
-	/* pushed newest first: reverse into registration order */
-	struct weft__action *in = (struct weft__action *)old, *out = NULL;
+	return (struct weft__action *)old;
+}
+
+/* pushed newest first: reverse into registration order */
+static struct weft__action *reverse(struct weft__action *in)
+{
+	struct weft__action *out = NULL;
 	while (in) {
 		struct weft__action *n = in->next;
 		in->next = out;
@@ -99,6 +106,11 @@ struct weft__action *weft__task_close_actions(weft_task *t)
 		in = n;
 	}
 	return out;
+}
+
+struct weft__action *weft__task_close_actions(weft_task *t)
+{
+	return reverse(close_word(t));
 }
 
 void weft__actions_wake_waiters(struct weft__action **list, weft_task *t)
@@ -177,18 +189,46 @@ void weft__actions_run(struct weft__action *list, weft_task *t)
 	}
 }
 
-void weft__task_run_actions(weft_task *t)
+static inline void run_inline(struct weft__tls *tls, struct weft__action *a,
+			      weft_task *done);
+
+void weft__task_run_closed(struct weft__action *list, weft_task *t)
 {
-	struct weft__action *list = weft__task_close_actions(t);
-	if (!list)
+	if (!list->next) {
+		/* One action, the common case (a waiter, a continuation, a
+		 * combinator's hook): nothing to order against, so the
+		 * passes of the general path reduce to its own kind's. */
+		if (list->kind & (ACTION_WAITER | ACTION_ASYNC))
+			list->fn(list, t);
+		else if (list->kind == ACTION_PROXY &&
+			 (atomic_load_explicit(&t->state,
+					       memory_order_relaxed) &
+			  WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY))
+			defer_action(list, t);
+		else
+			run_inline(&weft__tls, list, t);
 		return;
+	}
+	list = reverse(list);
 	weft__actions_wake_waiters(&list, t);
 	weft__actions_run(list, t);
 }
 
+void weft__task_run_actions(weft_task *t)
+{
+	struct weft__action *list = close_word(t);
+	if (list)
+		weft__task_run_closed(list, t);
+}
+
 void weft__run_inline_action(struct weft__action *a, weft_task *done)
 {
-	struct weft__tls *tls = &weft__tls;
+	run_inline(&weft__tls, a, done);
+}
+
+static inline void run_inline(struct weft__tls *tls, struct weft__action *a,
+			      weft_task *done)
+{
 	if (tls->tramp_active) {
 		/* Inside another synchronous action on this thread: run this
 		 * one after it returns, so a chain of a million synchronous

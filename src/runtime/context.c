@@ -37,15 +37,11 @@ struct weft__context {
 	struct entry e[]; /* sorted by strcmp(key); strings follow */
 };
 
-struct tls_state {
-	struct weft__context *cur;
-	bool owned;	 /* cur holds a reference this thread must drop */
-	bool registered; /* the exit destructor is armed for this thread */
-};
+/* the thread's state (context.h): its short name here */
+#define tls weft__context_tls
+#define tls_state weft__context_tls_state
 
-/* initial-exec: one load from the thread pointer even inside the shared
- * library, which is what keeps capture/enter/leave cheap. */
-static _Thread_local struct tls_state tls
+_Thread_local struct weft__context_tls_state weft__context_tls
 	__attribute__((tls_model("initial-exec")));
 
 /* The low bit of a saved value says the saved snapshot was owned. */
@@ -55,12 +51,8 @@ static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
 static bool exit_key_ok;
 
-struct weft__context *weft__context_capture(void)
+struct weft__context *weft__context_ref(struct weft__context *c)
 {
-	struct weft__context *c = tls.cur;
-
-	if (!c)
-		return NULL;
 	/* relaxed: the caller already holds a reference (this thread's), so
 	 * the object cannot go away; publication to other threads happens
 	 * through the task queues' release/acquire. */
@@ -79,20 +71,20 @@ void weft__context_release(struct weft__context *ctx)
 		free(ctx);
 }
 
-struct weft__context *weft__context_enter(struct weft__context *ctx)
+__attribute__((noinline)) struct weft__context *weft__context_enter_slow(
+	struct weft__context *ctx)
 {
 	struct tls_state *s = &tls;
 	uintptr_t saved;
 
-	if (!ctx && !s->cur)
-		return NULL; /* nothing to save, nothing to install */
 	saved = (uintptr_t)s->cur | (s->owned ? OWNED_TAG : 0);
 	s->cur = ctx;
 	s->owned = false;
 	return (struct weft__context *)saved;
 }
 
-void weft__context_leave(struct weft__context *saved)
+__attribute__((noinline)) void weft__context_leave_slow(
+	struct weft__context *saved)
 {
 	struct tls_state *s = &tls;
 	uintptr_t v = (uintptr_t)saved;

@@ -18,14 +18,37 @@
 #ifndef WEFT_RUNTIME_CONTEXT_H
 #define WEFT_RUNTIME_CONTEXT_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 /* An immutable snapshot. */
 struct weft__context;
+
+/* Each thread's current snapshot (context.c).  initial-exec: one load
+ * from the thread pointer even inside the shared library, which is what
+ * keeps capture/enter/leave cheap; they are inline for the task paths. */
+struct weft__context_tls_state {
+	struct weft__context *cur; /* NULL when empty */
+	bool owned;	 /* cur holds a reference this thread must drop */
+	bool registered; /* the exit destructor is armed for this thread */
+};
+extern _Thread_local struct weft__context_tls_state weft__context_tls
+	__attribute__((tls_model("initial-exec")));
+
+/* +1 on C; the out-of-line halves of the functions below. */
+struct weft__context *weft__context_ref(struct weft__context *c);
+struct weft__context *weft__context_enter_slow(struct weft__context *ctx);
+void weft__context_leave_slow(struct weft__context *saved);
 
 /*
  * weft__context_capture - +1 reference on this thread's current snapshot,
  * or NULL when the context is empty (then no atomic operation is done).
  */
-struct weft__context *weft__context_capture(void);
+static inline struct weft__context *weft__context_capture(void)
+{
+	struct weft__context *c = weft__context_tls.cur;
+	return c ? weft__context_ref(c) : NULL;
+}
 
 /* weft__context_release - drop a reference from capture().  NULL is ok. */
 void weft__context_release(struct weft__context *ctx);
@@ -35,12 +58,25 @@ void weft__context_release(struct weft__context *ctx);
  * the matching leave; may be NULL) this thread's current snapshot.  Returns
  * an opaque value to hand to weft__context_leave(); pairs must nest.
  */
-struct weft__context *weft__context_enter(struct weft__context *ctx);
+static inline struct weft__context *weft__context_enter(
+	struct weft__context *ctx)
+{
+	if (!ctx && !weft__context_tls.cur)
+		return NULL; /* nothing to save, nothing to install */
+	return weft__context_enter_slow(ctx);
+}
 
 /*
  * weft__context_leave - restore what enter() saved.  Whatever the body set
  * in the meantime is released.
  */
-void weft__context_leave(struct weft__context *saved);
+static inline void weft__context_leave(struct weft__context *saved)
+{
+	/* nothing saved and nothing set by the body (an owned snapshot is
+	 * never NULL): the state is already what it was */
+	if (!saved && !weft__context_tls.cur)
+		return;
+	weft__context_leave_slow(saved);
+}
 
 #endif

@@ -30,6 +30,7 @@ int weft__deque_init(struct weft__deque *dq, size_t capacity)
 	atomic_init(&dq->top, 0);
 	atomic_init(&dq->bottom, 0);
 	atomic_init(&dq->buf, b);
+	dq->top_seen = 0;
 	dq->single_owner = false;
 	return 0;
 }
@@ -48,8 +49,8 @@ void weft__deque_destroy(struct weft__deque *dq)
 
 /* Owner only: a buffer twice as large holding items [t, b). */
 struct weft__deque_buf *weft__deque_grow(struct weft__deque *dq,
-				    struct weft__deque_buf *old, int64_t t,
-				    int64_t b)
+					 struct weft__deque_buf *old, int64_t t,
+					 int64_t b)
 {
 	struct weft__deque_buf *nb = buf_new((old->mask + 1) * 2);
 	if (!nb)

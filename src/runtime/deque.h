@@ -29,6 +29,10 @@ struct weft__deque {
 	_Alignas(64) _Atomic int64_t top;
 	_Alignas(64) _Atomic int64_t bottom;
 	_Atomic(struct weft__deque_buf *) buf;
+	/* Owner only: a value top had, so a lower bound of it (top only
+	 * grows).  Push checks for room against it and reads the real top,
+	 * which every steal writes, only when that check fails. */
+	int64_t top_seen;
 	/* A deque nobody can steal from (a pool of one worker) pops without
 	 * the store-load fence that races against thieves need. */
 	bool single_owner;
@@ -40,8 +44,8 @@ void weft__deque_destroy(struct weft__deque *dq);
 /* Owner only: replace the full buffer OLD holding [t, b) by one twice as
  * large.  NULL on ENOMEM. */
 struct weft__deque_buf *weft__deque_grow(struct weft__deque *dq,
-					 struct weft__deque_buf *old,
-					 int64_t t, int64_t b);
+					 struct weft__deque_buf *old, int64_t t,
+					 int64_t b);
 
 /*
  * The owner's operations are inline: they are the spawn and join path of
@@ -64,15 +68,21 @@ static inline void weft__slot_put(struct weft__deque_buf *b, int64_t i, void *v)
 static inline int weft__deque_push(struct weft__deque *dq, void *item)
 {
 	int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
-	/* acquire: pairs with the seq_cst CAS on top in steal/pop, so the
-	 * size check never overwrites a slot a thief has not finished with */
-	int64_t t = atomic_load_explicit(&dq->top, memory_order_acquire);
 	struct weft__deque_buf *a =
 		atomic_load_explicit(&dq->buf, memory_order_relaxed);
-	if (b - t > a->mask) {
-		a = weft__deque_grow(dq, a, t, b);
-		if (!a)
-			return -ENOMEM;
+	if (b - dq->top_seen > a->mask) {
+		/* acquire: pairs with the seq_cst CAS on top in steal/pop, so
+		 * the size check never overwrites a slot a thief has not
+		 * finished with (a slot below top_seen was released to us by
+		 * the acquire load that read top_seen) */
+		int64_t t =
+			atomic_load_explicit(&dq->top, memory_order_acquire);
+		dq->top_seen = t;
+		if (b - t > a->mask) {
+			a = weft__deque_grow(dq, a, t, b);
+			if (!a)
+				return -ENOMEM;
+		}
 	}
 	weft__slot_put(a, b, item);
 	/* release: pairs with the acquire load of bottom in steal, which
@@ -116,11 +126,11 @@ static inline bool weft__deque_pop_if(struct weft__deque *dq, void *item)
 	int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
 	struct weft__deque_buf *a =
 		atomic_load_explicit(&dq->buf, memory_order_relaxed);
-	int64_t t = atomic_load_explicit(&dq->top, memory_order_relaxed);
 	/* A cheap owner-side look first: only the owner writes bottom and the
 	 * slots below it, so if the bottom slot is not ITEM it never will be
-	 * while we look.  A stale top only makes us try and fail. */
-	if (b <= t || weft__slot_get(a, b - 1) != item)
+	 * while we look.  A stale top (top_seen: a lower bound, read without
+	 * touching the line thieves write) only makes us try and fail. */
+	if (b <= dq->top_seen || weft__slot_get(a, b - 1) != item)
 		return false;
 	void *x = weft__deque_pop(dq);
 	if (x == item)
@@ -131,7 +141,6 @@ static inline bool weft__deque_pop_if(struct weft__deque *dq, void *item)
 	}
 	return false;
 }
-
 
 /*
  * Any thread.  The oldest item, or NULL when empty.  *LOST is set when a

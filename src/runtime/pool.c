@@ -225,14 +225,14 @@ static void wake_one(struct weft__pool *p, bool even_if_searching)
 	pthread_mutex_unlock(&p->idle_lock);
 }
 
+void weft__pool_wake(struct weft__pool *p)
+{
+	wake_one(p, false);
+}
+
 static inline void notify(struct weft__pool *p)
 {
-	/* Plain loads on the push path: see the protocol at the top. */
-	if (atomic_load_explicit(&p->nsearching, memory_order_relaxed) > 0)
-		return;
-	if (atomic_load_explicit(&p->nidle, memory_order_relaxed) == 0)
-		return;
-	wake_one(p, false);
+	weft__pool_notify(p);
 }
 
 /*

@@ -71,6 +71,36 @@ bool weft__pool_take_back_job(struct weft__job *j);
 /* J was stolen: help and then sleep until its thief finishes it. */
 void weft__pool_wait_job(struct weft__job *j);
 
+/* Wake a parked worker if nobody is searching (pool.c's protocol). */
+void weft__pool_wake(struct weft__pool *p);
+
+/* After a push: wake a worker if one is parked and nobody searches. */
+static inline void weft__pool_notify(struct weft__pool *p)
+{
+	/* Plain loads on the push path: see the protocol in pool.c. */
+	if (atomic_load_explicit(&p->nsearching, memory_order_relaxed) > 0)
+		return;
+	if (atomic_load_explicit(&p->nidle, memory_order_relaxed) == 0)
+		return;
+	weft__pool_wake(p);
+}
+
+/*
+ * weft__pool_push's common case, inline for the spawn path: T (queue
+ * reference taken, no LONG_RUNNING or PREFER_FAIRNESS) goes to this
+ * thread's deque if this thread is a worker of P.  False when it did not
+ * (not a worker of P, or no memory to grow the deque): use
+ * weft__pool_push.
+ */
+static inline bool weft__pool_push_local(struct weft__pool *p, weft_task *t)
+{
+	struct weft__worker *w = weft__tls.worker;
+	if (!w || w->pool != p || weft__deque_push(&w->dq, t))
+		return false;
+	weft__pool_notify(p);
+	return true;
+}
+
 int weft__pool_create(struct weft__pool **out, unsigned nthreads);
 int weft__pool_shutdown(struct weft__pool *p);
 void weft__pool_destroy(struct weft__pool *p);

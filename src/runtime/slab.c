@@ -174,10 +174,17 @@ static unsigned refill(struct weft__slab *s, struct weft__slab_obj **out)
 	return MAG_OBJECTS;
 }
 
-static void *slab_take(struct weft__slab *s)
+/*
+ * The fast paths below are a pop and a push on the thread's loaded
+ * magazine; everything else (a thread's first use, a magazine exchange)
+ * is kept out of line so they need no stack frame.  A magazine holding
+ * objects means this thread went through a slow path for the class, which
+ * registered the thread and recorded the class's owner.
+ */
+static __attribute__((noinline)) void *slab_take_slow(struct weft__slab *s)
 {
 	struct slab_cache *c = cache_of(s);
-	if (__builtin_expect(c->nloaded == 0, 0)) {
+	if (c->nloaded == 0) {
 		if (c->nprev) {
 			struct weft__slab_obj *t = c->loaded;
 			c->loaded = c->prev;
@@ -196,16 +203,44 @@ static void *slab_take(struct weft__slab *s)
 	return o;
 }
 
-static void slab_give(struct weft__slab *s, void *p)
+static inline __attribute__((always_inline)) void *slab_take(
+	struct weft__slab *s)
+{
+	struct slab_cache *c = &caches.c[s->cls];
+	if (__builtin_expect(c->nloaded == 0, 0))
+		return slab_take_slow(s);
+	struct weft__slab_obj *o = c->loaded;
+	c->loaded = o->next;
+	c->nloaded--;
+	return o;
+}
+
+static __attribute__((noinline)) void slab_give_slow(struct weft__slab *s,
+						     void *p)
 {
 	struct slab_cache *c = cache_of(s);
-	if (__builtin_expect(c->nloaded == MAG_OBJECTS, 0)) {
+	if (c->nloaded == MAG_OBJECTS) {
 		if (c->nprev == MAG_OBJECTS)
 			depot_put(s, c->prev, c->nprev);
 		c->prev = c->loaded;
 		c->nprev = c->nloaded;
 		c->loaded = NULL;
 		c->nloaded = 0;
+	}
+	struct weft__slab_obj *o = p;
+	o->next = c->loaded;
+	c->loaded = o;
+	c->nloaded++;
+}
+
+static inline __attribute__((always_inline)) void slab_give(
+	struct weft__slab *s, void *p)
+{
+	struct slab_cache *c = &caches.c[s->cls];
+	/* an empty magazine may be a thread's first use: slow path */
+	if (__builtin_expect(c->nloaded - 1 >= MAG_OBJECTS - 1, 0)) {
+		slab_give_slow(s, p);
+		return;
 	}
 	struct weft__slab_obj *o = p;
 	o->next = c->loaded;

@@ -41,6 +41,7 @@
 enum weft__slab_class {
 	WEFT__SLAB_TASK,
 	WEFT__SLAB_COLD,
+	WEFT__SLAB_HOOKS, /* when_all's blocks of hooks (compose.c) */
 	WEFT__SLAB_CLASSES
 };
 

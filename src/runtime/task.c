@@ -14,6 +14,7 @@
 
 #include "context.h"
 #include "error_internal.h"
+#include "pool.h"
 #include "task_internal.h"
 
 _Thread_local struct weft__tls weft__tls
@@ -39,7 +40,8 @@ static struct weft__slab task_slab =
 static struct weft__slab cold_slab =
 	WEFT__SLAB_INIT(sizeof(struct weft_task_cold), WEFT__SLAB_COLD);
 
-weft_task *weft__task_alloc(unsigned state, void *fn, void *arg)
+/* weft__task_alloc, inline for the spawn path */
+static inline weft_task *task_alloc(unsigned state, void *fn, void *arg)
 {
 	weft_task *t = weft__slab_alloc(&task_slab);
 	if (!t)
@@ -58,6 +60,11 @@ weft_task *weft__task_alloc(unsigned state, void *fn, void *arg)
 	t->ctx = weft__context_capture();
 	/* act is set up by whoever hooks or queues the task */
 	return t;
+}
+
+weft_task *weft__task_alloc(unsigned state, void *fn, void *arg)
+{
+	return task_alloc(state, fn, arg);
 }
 
 struct weft_task_cold *weft__task_cold(weft_task *t)
@@ -603,17 +610,27 @@ int weft_task_run_synchronously(weft_task *t, weft_scheduler *sched)
 int weft_task_start_new(weft_task **out, weft_task_fn fn, void *arg,
 			const weft_task_options *opts)
 {
-	if (!opts && fn) {
-		/* the spawn path of fork-join code: no options to check, no
-		 * cold block, the current scheduler */
-		weft_task *nt = weft__task_alloc(TS_STARTED, (void *)fn, arg);
+	if (fn && (!opts ||
+		   (opts->size >= sizeof(weft_task_options) && !opts->flags &&
+		    !opts->token.source && !opts->arg_free))) {
+		/* the spawn path of fork-join code: no options (at most a
+		 * scheduler), no cold block */
+		weft_scheduler *s = opts && opts->scheduler ?
+					    opts->scheduler :
+					    weft_scheduler_current();
+		weft_task *nt =
+			task_alloc(TS_STARTED | (s->pool ? TS_ON_POOL : 0),
+				   (void *)fn, arg);
 		if (!nt)
 			return -ENOMEM;
 		/* relaxed: nobody else knows the task yet; one count for
 		 * the queue, one for the caller */
 		atomic_store_explicit(&nt->refs, out ? 2 : 1,
 				      memory_order_relaxed);
-		start_on(nt, weft_scheduler_current(), true);
+		/* a worker spawning onto its own pool: straight to its deque */
+		weft__task_set_sched(nt, s);
+		if (!s->pool || !weft__pool_push_local(s->pool, nt))
+			start_on(nt, s, true);
 		if (out)
 			*out = nt;
 		return 0;
@@ -637,8 +654,9 @@ int weft_task_run(weft_task **out, weft_task_fn fn, void *arg)
 {
 	if (!fn)
 		return -EINVAL;
-	weft_task *t = weft__task_alloc(
-		WEFT_TASK_DENY_CHILD_ATTACH | TS_STARTED, (void *)fn, arg);
+	weft_task *t = weft__task_alloc(WEFT_TASK_DENY_CHILD_ATTACH |
+						TS_STARTED | TS_ON_POOL,
+					(void *)fn, arg);
 	if (!t)
 		return -ENOMEM;
 	atomic_store_explicit(&t->refs, out ? 2 : 1, memory_order_relaxed);
@@ -725,13 +743,24 @@ bool weft__task_execute(weft_task *t)
 		atomic_store_explicit(&t->state,
 				      st | TS_RESERVED | TS_RAN_TO_COMPLETION,
 				      memory_order_release);
-		uintptr_t none = 0;
-		/* acq_rel: pairs with weft__task_add_action's release CAS; an
-		 * adder that loses sees CONTS_COMPLETED and runs its action */
-		if (!atomic_compare_exchange_strong_explicit(
-			    &t->conts, &none, CONTS_COMPLETED,
+		/* Close the word with the one CAS its current value needs
+		 * (instead of trying "empty" first and failing whenever
+		 * something is hooked).  acquire: pairs with
+		 * weft__task_add_action's release CAS, so a listed action's
+		 * fields are visible. */
+		uintptr_t w =
+			atomic_load_explicit(&t->conts, memory_order_acquire);
+		/* acq_rel: pairs with weft__task_add_action's release CAS;
+		 * an adder that loses sees CONTS_COMPLETED and runs its
+		 * action itself.  A remover's lock bit makes us wait for
+		 * it in the general path. */
+		if ((w & CONTS_LOCKED) ||
+		    !atomic_compare_exchange_strong_explicit(
+			    &t->conts, &w, CONTS_COMPLETED,
 			    memory_order_acq_rel, memory_order_relaxed))
 			weft__task_run_actions(t);
+		else if (w)
+			weft__task_run_closed((struct weft__action *)w, t);
 		return true;
 	}
 	finish(t, err);

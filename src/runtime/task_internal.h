@@ -25,6 +25,9 @@
 #define TS_EXEC_SYNC 0x00002000u /* continuation: run on completer */
 #define TS_CONT_ALL 0x00004000u	 /* continuation over several antecedents */
 #define TS_IMMORTAL 0x00000800u
+/* started on a pool by its creator, before anyone else could see it: the
+ * pool holds it until it completes */
+#define TS_ON_POOL 0x00000100u
 /* state bits */
 #define TS_STARTED 0x00010000u
 #define TS_INVOKED 0x00020000u
@@ -78,6 +81,7 @@ struct weft__action {
 /* ---- the task ---------------------------------------------------------- */
 
 struct weft__context;
+struct weft__hook_block;
 
 struct weft_task_cold {
 	weft_cancel_token token;      /* a reference on token.source is held */
@@ -100,10 +104,14 @@ struct weft_task_cold {
 	/* continuations over several antecedents: one hook each */
 	struct weft__multi_hook *hooks;
 	size_t nhooks;
+	/* when_all: its hooks, in slab blocks until it completes */
+	struct weft__hook_block *hook_blocks;
 	_Atomic bool hooks_ready; /* hooks and nhooks are published */
 	weft_task *winner;	  /* when_any: the first to complete (ref) */
 	_Atomic size_t countdown; /* when_all: antecedents still running */
-	_Atomic int won;	  /* when_any: set once */
+	/* when_any: set once; when_all: set by the hook of an input that
+	 * did not run to completion */
+	_Atomic int won;
 	/* continuations: the antecedents they hold (referenced) */
 	weft_task **antecedents;
 	size_t nantecedents;
@@ -221,6 +229,10 @@ bool weft__task_add_action(weft_task *t, struct weft__action *a);
 bool weft__task_remove_action(weft_task *t, struct weft__action *a);
 /* Close T's action list and run the actions (T just completed). */
 void weft__task_run_actions(weft_task *t);
+/* Run LIST, the non-empty action list T's continuation word held when its
+ * completer swapped in CONTS_COMPLETED (newest first), as
+ * weft__task_run_actions does. */
+void weft__task_run_closed(struct weft__action *list, weft_task *t);
 /* The three steps of weft__task_run_actions, for completions that do
  * more between waking waiters and running continuations (spec A.5). */
 struct weft__action *weft__task_close_actions(weft_task *t);

@@ -290,6 +290,103 @@ TEST(when_all_of_finished_tasks_is_finished_at_once)
 	weft_task_unref(a);
 }
 
+TEST(when_all_over_many_inputs_keeps_array_order)
+{
+	/* enough inputs for the hooks to span several allocations; the
+	 * faulted and canceled ones sit far apart and complete in reverse
+	 * order, and the inputs are dropped before they complete */
+	enum {
+		N = 300
+	};
+	static weft_promise *p[N];
+	static weft_task *arr[N];
+	weft_error *e[3] = {weft_error_new(-EIO, "e0"),
+			    weft_error_new(-EPIPE, "e1"),
+			    weft_error_new(-EBADF, "e2")};
+	const int faulted[3] = {7, 150, 299};
+	weft_cancel_source *s1 = NULL, *s2 = NULL;
+	weft_task *w = NULL, *wc = NULL;
+	weft_error *err = NULL;
+
+	REQUIRE(weft_cancel_source_new(&s1) == 0);
+	REQUIRE(weft_cancel_source_new(&s2) == 0);
+	weft_cancel_source_cancel(s1);
+	weft_cancel_source_cancel(s2);
+	for (int i = 0; i < N; i++) {
+		p[i] = promise(0);
+		REQUIRE(p[i]);
+		arr[i] = weft_promise_task(p[i]);
+	}
+	REQUIRE(weft_task_when_all(&w, arr, N) == 0);
+	/* the same inputs, canceled instead of faulted: a second promise
+	 * over the first 100 plus two canceled ones */
+	weft_task *carr[102];
+	weft_task *c1 = NULL, *c2 = NULL;
+	REQUIRE(weft_task_from_canceled(&c1, weft_cancel_source_token(s1)) ==
+		0);
+	REQUIRE(weft_task_from_canceled(&c2, weft_cancel_source_token(s2)) ==
+		0);
+	for (int i = 0; i < 100; i++)
+		carr[i] = arr[i];
+	carr[100] = c1;
+	carr[101] = c2;
+	REQUIRE(weft_task_when_all(&wc, carr, 102) == 0);
+	weft_task_unref(c1);
+	weft_task_unref(c2);
+	for (int i = N; i-- > 0;) {
+		int f = -1;
+		for (int k = 0; k < 3; k++)
+			if (faulted[k] == i)
+				f = k;
+		if (f >= 0)
+			weft_promise_set_error(p[i], e[f]);
+		else
+			weft_promise_set_result(p[i], NULL, NULL);
+		weft_promise_unref(p[i]);
+		if (i > 0)
+			CHECK(!weft_task_is_completed(w));
+	}
+	CHECK_EQ(wait_err(w, &err), WEFT_EFAULTED);
+	REQUIRE(err != NULL);
+	CHECK_EQ(weft_error_inner_count(err), 3);
+	for (size_t k = 0; k < 3; k++)
+		CHECK_PTR_EQ(weft_error_inner(err, k), e[k]);
+	weft_error_unref(err);
+	/* input 7 faulted: faults win over the cancellations after it */
+	CHECK_EQ(weft_task_get_status(wc), WEFT_STATUS_FAULTED);
+	weft_task_unref(w);
+	weft_task_unref(wc);
+
+	/* all of the first 100 ran: the first canceled in array order */
+	for (int i = 0; i < 100; i++)
+		REQUIRE(weft_task_from_result(&carr[i], NULL, NULL) == 0);
+	REQUIRE(weft_task_from_canceled(&c2, weft_cancel_source_token(s2)) ==
+		0);
+	REQUIRE(weft_task_from_canceled(&c1, weft_cancel_source_token(s1)) ==
+		0);
+	weft_promise *last = promise(0);
+	REQUIRE(last);
+	weft_task_unref(carr[60]);
+	carr[60] = c1;
+	carr[100] = c2;
+	carr[101] = weft_promise_task(last);
+	REQUIRE(weft_task_when_all(&wc, carr, 102) == 0);
+	weft_task_unref(carr[0]);
+	carr[0] = weft_task_completed();
+	CHECK(!weft_task_is_completed(wc));
+	weft_promise_set_result(last, NULL, NULL);
+	check_canceled_with(wc, weft_cancel_source_token(s1));
+	weft_task_unref(wc);
+	weft_promise_unref(last);
+	for (int i = 1; i < 100; i++)
+		weft_task_unref(carr[i]);
+	weft_task_unref(c2);
+	for (int k = 0; k < 3; k++)
+		weft_error_unref(e[k]);
+	weft_cancel_source_unref(s1);
+	weft_cancel_source_unref(s2);
+}
+
 static weft_error *spin_body(weft_task *self, void *arg)
 {
 	(void)self;
@@ -314,6 +411,81 @@ TEST(when_all_over_many_running_tasks)
 	CHECK_EQ(wait_inf(w), 0);
 	CHECK_EQ(atomic_load(&ran), N);
 	weft_task_unref(w);
+}
+
+struct gated {
+	weft_task *gate;
+	weft_error *err; /* NULL: succeed */
+};
+
+static weft_error *gated_body(weft_task *self, void *arg)
+{
+	(void)self;
+	struct gated *g = arg;
+	weft_task_wait(g->gate, WEFT_INFINITE, WEFT_TOKEN_NONE, NULL);
+	return g->err ? weft_error_ref(g->err) : NULL;
+}
+
+TEST(when_all_over_dropped_running_tasks_that_fault)
+{
+	/* the inputs run on the pool and are dropped by the caller before
+	 * they finish: their faults still reach the result, in array order */
+	enum {
+		N = 64
+	};
+	static struct gated g[N];
+	static weft_task *t[N];
+	weft_error *e[2] = {weft_error_new(-EIO, "e0"),
+			    weft_error_new(-EPIPE, "e1")};
+	weft_promise *gate = promise(0);
+	weft_task *w = NULL;
+	weft_error *err = NULL;
+
+	REQUIRE(gate);
+	for (int i = 0; i < N; i++) {
+		g[i].gate = weft_promise_task(gate);
+		g[i].err = i == 5 ? e[0] : i == 50 ? e[1] : NULL;
+		REQUIRE(weft_task_run(&t[i], gated_body, &g[i]) == 0);
+	}
+	REQUIRE(weft_task_when_all(&w, t, N) == 0);
+	for (int i = 0; i < N; i++)
+		weft_task_unref(t[i]);
+	CHECK(!weft_task_is_completed(w));
+	weft_promise_set_result(gate, NULL, NULL);
+	CHECK_EQ(wait_err(w, &err), WEFT_EFAULTED);
+	REQUIRE(err != NULL);
+	CHECK_EQ(weft_error_inner_count(err), 2);
+	CHECK_PTR_EQ(weft_error_inner(err, 0), e[0]);
+	CHECK_PTR_EQ(weft_error_inner(err, 1), e[1]);
+	weft_error_unref(err);
+	weft_task_unref(w);
+	weft_promise_unref(gate);
+	weft_error_unref(e[0]);
+	weft_error_unref(e[1]);
+}
+
+TEST(when_all_over_dropped_tasks_of_a_run_loop)
+{
+	/* tasks queued to a scheduler other than a pool, dropped by the
+	 * caller: the when_all keeps them until they have run */
+	weft_scheduler *loop = NULL;
+	weft_task *t[3], *w = NULL;
+	static atomic_int ran;
+	weft_task_options o = opt(0);
+
+	REQUIRE(weft_runloop_new(&loop) == 0);
+	o.scheduler = loop;
+	for (int i = 0; i < 3; i++)
+		REQUIRE(weft_task_start_new(&t[i], spin_body, &ran, &o) == 0);
+	REQUIRE(weft_task_when_all(&w, t, 3) == 0);
+	for (int i = 0; i < 3; i++)
+		weft_task_unref(t[i]);
+	CHECK(!weft_task_is_completed(w));
+	CHECK_EQ(weft_runloop_run_pending(loop), 3);
+	CHECK_EQ(weft_task_get_status(w), WEFT_STATUS_RAN_TO_COMPLETION);
+	CHECK_EQ(atomic_load(&ran), 3);
+	weft_task_unref(w);
+	weft_scheduler_unref(loop);
 }
 
 /* ---- when_any
