@@ -12,21 +12,6 @@
 #include "error_internal.h"
 #include "task_internal.h"
 
-/* -EINVAL for a NULL array or element, else -EBADF for a released
- * element (debug builds), else 0. */
-static int check_tasks(weft_task *const *tasks, size_t n)
-{
-	if (!tasks && n)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!tasks[i])
-			return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (weft__task_released(tasks[i]))
-			return -EBADF;
-	return 0;
-}
-
 /* ---- when_all ------------------------------------------------------------ */
 
 /*
@@ -199,7 +184,7 @@ int weft_task_when_all(weft_task **out, weft_task *const *tasks, size_t n)
 {
 	if (!out)
 		return -EINVAL;
-	int bad = check_tasks(tasks, n);
+	int bad = weft__check_tasks(tasks, n);
 	if (bad)
 		return bad;
 	if (n == 0)
@@ -299,7 +284,7 @@ int weft_task_when_any(weft_task **out, weft_task *const *tasks, size_t n)
 {
 	if (!out || n == 0)
 		return -EINVAL;
-	int bad = check_tasks(tasks, n);
+	int bad = weft__check_tasks(tasks, n);
 	if (bad)
 		return bad;
 	/* already complete: the first in argument order wins */

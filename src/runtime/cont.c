@@ -520,12 +520,8 @@ static int cont_new(weft_task **out, weft_task *const *antes, size_t n,
 		rc = -EINVAL;
 	else
 		rc = check_cont_flags(f, kind != CONT_ONE);
-	for (size_t i = 0; !rc && i < n; i++)
-		if (!antes[i])
-			rc = -EINVAL;
-	for (size_t i = 0; !rc && i < n; i++)
-		if (weft__task_released(antes[i]))
-			rc = -EBADF;
+	if (!rc)
+		rc = weft__check_tasks(antes, n);
 	if (rc) {
 		if (opts && opts->arg_free)
 			opts->arg_free(arg);

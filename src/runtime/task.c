@@ -35,6 +35,8 @@ static _Atomic uint64_t next_task_id = 1;
  * per-thread magazines, so the spawn path does not go through malloc, and
  * a burst of tasks leaves its memory ready for the next one.
  */
+_Static_assert(_Alignof(weft_task) <= 8 && _Alignof(struct weft_task_cold) <= 8,
+	       "slab objects are only 8-byte aligned");
 static struct weft__slab task_slab =
 	WEFT__SLAB_INIT(sizeof(weft_task), WEFT__SLAB_TASK);
 static struct weft__slab cold_slab =

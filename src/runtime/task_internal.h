@@ -9,6 +9,7 @@
 #ifndef WEFT_TASK_INTERNAL_H
 #define WEFT_TASK_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -385,6 +386,24 @@ static inline bool weft__task_released(const weft_task *t)
 	(void)t;
 	return false;
 #endif
+}
+
+/*
+ * The elements of a task array argument: -EINVAL for a NULL array (with N
+ * > 0) or a NULL element, else -EBADF for a released element (debug
+ * builds), else 0.
+ */
+static inline int weft__check_tasks(weft_task *const *tasks, size_t n)
+{
+	if (!tasks && n)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!tasks[i])
+			return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (weft__task_released(tasks[i]))
+			return -EBADF;
+	return 0;
 }
 
 static inline uint32_t weft__task_state(const weft_task *t)

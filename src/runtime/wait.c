@@ -302,19 +302,6 @@ static int64_t remaining_ms(const struct timespec *dl)
 	return ms > 0 ? ms : 0;
 }
 
-/* The elements of an array argument: -EINVAL when one is NULL, else
- * -EBADF when one was released (debug builds), else 0. */
-static int check_tasks(weft_task *const *tasks, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!tasks[i])
-			return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (weft__task_released(tasks[i]))
-			return -EBADF;
-	return 0;
-}
-
 int weft_task_wait_all(weft_task *const *tasks, size_t n, int64_t timeout_ms,
 		       weft_cancel_token token, weft_error **err)
 {
@@ -322,7 +309,7 @@ int weft_task_wait_all(weft_task *const *tasks, size_t n, int64_t timeout_ms,
 		*err = NULL;
 	if ((!tasks && n) || timeout_ms < -1)
 		return -EINVAL;
-	int bad = check_tasks(tasks, n);
+	int bad = weft__check_tasks(tasks, n);
 	if (bad)
 		return bad;
 	if (weft_cancel_requested(token)) {
@@ -398,7 +385,7 @@ int weft_task_wait_any(weft_task *const *tasks, size_t n, int64_t timeout_ms,
 {
 	if (!tasks || !index || timeout_ms < -1)
 		return -EINVAL;
-	int bad = check_tasks(tasks, n);
+	int bad = weft__check_tasks(tasks, n);
 	if (bad)
 		return bad;
 	if (weft_cancel_requested(token))
