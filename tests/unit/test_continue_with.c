@@ -2218,14 +2218,21 @@ static weft_error *never_cont(weft_task *self, weft_task *ante, void *arg)
 	return weft_error_new(-EPROTO, "an orphaned continuation ran");
 }
 
-TEST(created_task_dropped_releases_its_continuation)
+/* A Created task *T with a continuation *C whose arg_free counts frees. */
+static bool created_with_continuation(weft_task **t, weft_task **c)
 {
 	atomic_store(&frees, 0);
-	weft_task *t, *c;
-	REQUIRE(weft_task_create(&t, never_body, NULL, NULL) == 0);
 	weft_task_options o = WEFT_TASK_OPTIONS_INIT;
 	o.arg_free = count_free;
-	REQUIRE(weft_task_continue_with(&c, t, never_cont, NULL, &o) == 0);
+	if (weft_task_create(t, never_body, NULL, NULL))
+		return false;
+	return weft_task_continue_with(c, *t, never_cont, NULL, &o) == 0;
+}
+
+TEST(created_task_dropped_releases_its_continuation)
+{
+	weft_task *t, *c;
+	REQUIRE(created_with_continuation(&t, &c));
 	weft_task_unref(t);
 	/* the continuation is still ours and can no longer start */
 	CHECK_EQ(weft_task_get_status(c), WEFT_STATUS_WAITING_FOR_ACTIVATION);
@@ -2236,12 +2243,8 @@ TEST(created_task_dropped_releases_its_continuation)
 
 TEST(created_task_dropped_first_with_its_continuation_dropped)
 {
-	atomic_store(&frees, 0);
 	weft_task *t, *c;
-	REQUIRE(weft_task_create(&t, never_body, NULL, NULL) == 0);
-	weft_task_options o = WEFT_TASK_OPTIONS_INIT;
-	o.arg_free = count_free;
-	REQUIRE(weft_task_continue_with(&c, t, never_cont, NULL, &o) == 0);
+	REQUIRE(created_with_continuation(&t, &c));
 	weft_task_unref(c);
 	CHECK_EQ(atomic_load(&frees), 0); /* the antecedent's list */
 	weft_task_unref(t);
