@@ -412,7 +412,10 @@ void weft__actions_drop(uintptr_t list)
 		struct weft__action *next = a->next;
 		/* Waiters hold a reference on the task they wait for, so
 		 * only continuations and hooks can be here; each holds a
-		 * reference on its owner for the list. */
+		 * reference on its owner for the list.  when_all's hooks,
+		 * which share one reference, never are: their inputs are
+		 * held by the hook or by the pool they were started on until
+		 * they complete (compose.c). */
 		if (a->fn == cont_action)
 			weft_task_unref(task_of_act(a));
 		else
