@@ -6,6 +6,7 @@
 #ifndef WEFT_TEST_TASK_UTIL_H
 #define WEFT_TEST_TASK_UTIL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
@@ -78,16 +79,45 @@ static inline void nap(void)
 }
 
 /* Poll until *V >= AT_LEAST; false after a minute (a sanity bound). */
+/*
+ * Poll COND every millisecond until it holds: true, or false after SECS
+ * seconds (a sanity bound only, never a timing assertion).
+ */
+#define wait_until(cond, secs)                                                 \
+	({                                                                     \
+		double wu_end_ = now_s() + (secs);                             \
+		bool wu_ok_ = true;                                            \
+		while (!(cond)) {                                              \
+			if (now_s() > wu_end_) {                               \
+				wu_ok_ = false;                                \
+				break;                                         \
+			}                                                      \
+			sleep_ms(1);                                           \
+		}                                                              \
+		wu_ok_;                                                        \
+	})
+
 static inline bool poll_until(atomic_int *v, int at_least)
 {
-	double end = now_s() + 60;
+	return wait_until(atomic_load(v) >= at_least, 60);
+}
 
-	while (atomic_load(v) < at_least) {
-		if (now_s() > end)
-			return false;
-		nap();
-	}
-	return true;
+/* A continuation that records the thread it ran on and counts its runs. */
+struct ran_on {
+	atomic_int ran;
+	pthread_t thread;
+};
+
+static inline weft_error *ran_on_cont(weft_task *self, weft_task *ante,
+				      void *arg)
+{
+	struct ran_on *r = arg;
+
+	(void)self;
+	(void)ante;
+	r->thread = pthread_self();
+	atomic_fetch_add(&r->ran, 1);
+	return NULL;
 }
 
 #endif

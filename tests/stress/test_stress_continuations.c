@@ -21,14 +21,7 @@
 
 static bool wait_count_l(atomic_long *n, long want, double secs)
 {
-	double end = now_s() + secs;
-
-	while (atomic_load(n) != want) {
-		if (now_s() > end)
-			return false;
-		sleep_ms(1);
-	}
-	return true;
+	return wait_until(atomic_load(n) == want, secs);
 }
 
 /* A tiny xorshift so each thread varies its timing without libc rand. */

@@ -25,13 +25,7 @@ static int64_t now_ms(void)
 /* Wait (generously) until *FLAG becomes nonzero; false on timeout. */
 static bool wait_flag(atomic_int *flag, long timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
-	while (!atomic_load(flag)) {
-		if (now_ms() > end)
-			return false;
-		sleep_ms(1);
-	}
-	return true;
+	return wait_until(atomic_load(flag), timeout_ms / 1000.0);
 }
 
 static weft_cancel_source *new_source(void)

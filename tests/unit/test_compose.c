@@ -640,36 +640,21 @@ TEST(when_any_over_many_tasks)
 
 /* ---- RUN_CONTINUATIONS_ASYNCHRONOUSLY through combinators (spec A.9) ---- */
 
-struct rec {
-	atomic_int ran;
-	pthread_t thread;
-};
-
-static weft_error *rec_cont(weft_task *self, weft_task *ante, void *arg)
-{
-	struct rec *r = arg;
-
-	(void)self;
-	(void)ante;
-	r->thread = pthread_self();
-	atomic_fetch_add(&r->ran, 1);
-	return NULL;
-}
-
 TEST(run_continuations_asynchronously_applies_through_when_all_and_any)
 {
 	for (int any = 0; any < 2; any++) {
 		weft_promise *p =
 			promise(WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY);
 		weft_task *w = NULL, *c = NULL;
-		struct rec r = {0};
+		struct ran_on r = {0};
 		weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 
 		REQUIRE(p);
 		weft_task *arr[1] = {weft_promise_task(p)};
 		REQUIRE((any ? weft_task_when_any(&w, arr, 1) :
 			       weft_task_when_all(&w, arr, 1)) == 0);
-		REQUIRE(weft_task_continue_with(&c, w, rec_cont, &r, &o) == 0);
+		REQUIRE(weft_task_continue_with(&c, w, ran_on_cont, &r, &o) ==
+			0);
 		CHECK_EQ(weft_promise_set_result(p, NULL, NULL), 0);
 		CHECK_EQ(wait_inf(c), 0);
 		CHECK_EQ(atomic_load(&r.ran), 1);
@@ -685,7 +670,7 @@ TEST(synchronous_continuation_of_when_all_runs_on_the_last_completer)
 {
 	weft_promise *p[2];
 	weft_task *arr[2], *w = NULL, *c = NULL;
-	struct rec r = {0};
+	struct ran_on r = {0};
 	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 
 	for (int i = 0; i < 2; i++) {
@@ -694,7 +679,7 @@ TEST(synchronous_continuation_of_when_all_runs_on_the_last_completer)
 		arr[i] = weft_promise_task(p[i]);
 	}
 	REQUIRE(weft_task_when_all(&w, arr, 2) == 0);
-	REQUIRE(weft_task_continue_with(&c, w, rec_cont, &r, &o) == 0);
+	REQUIRE(weft_task_continue_with(&c, w, ran_on_cont, &r, &o) == 0);
 	weft_promise_set_result(p[0], NULL, NULL);
 	CHECK_EQ(atomic_load(&r.ran), 0);
 	weft_promise_set_result(p[1], NULL, NULL);

@@ -21,14 +21,7 @@
 
 static bool wait_count(atomic_int *n, int want, double secs)
 {
-	double end = now_s() + secs;
-
-	while (atomic_load(n) != want) {
-		if (now_s() > end)
-			return false;
-		sleep_ms(1);
-	}
-	return true;
+	return wait_until(atomic_load(n) == want, secs);
 }
 
 #define NMAX 8

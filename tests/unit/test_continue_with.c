@@ -24,40 +24,19 @@
 /* Wait until *F is non-zero; false after SECS (a sanity bound only). */
 static bool wait_flag(atomic_int *f, double secs)
 {
-	double end = now_s() + secs;
-
-	while (!atomic_load(f)) {
-		if (now_s() > end)
-			return false;
-		sleep_ms(1);
-	}
-	return true;
+	return wait_until(atomic_load(f), secs);
 }
 
 /* Wait until *N == WANT; false after SECS (a sanity bound only). */
 static bool wait_count(atomic_int *n, int want, double secs)
 {
-	double end = now_s() + secs;
-
-	while (atomic_load(n) != want) {
-		if (now_s() > end)
-			return false;
-		sleep_ms(1);
-	}
-	return true;
+	return wait_until(atomic_load(n) == want, secs);
 }
 
 /* Wait until T's status is S; false after SECS (a sanity bound only). */
 static bool wait_status(weft_task *t, weft_task_status s, double secs)
 {
-	double end = now_s() + secs;
-
-	while (weft_task_get_status(t) != s) {
-		if (now_s() > end)
-			return false;
-		sleep_ms(1);
-	}
-	return true;
+	return wait_until(weft_task_get_status(t) == s, secs);
 }
 
 /* What a continuation body saw. */

@@ -36,13 +36,7 @@
 
 static bool wait_count(atomic_int *v, int want, long timeout_ms)
 {
-	int64_t end = weft__monotonic_ns() + timeout_ms * 1000000LL;
-	while (atomic_load(v) < want) {
-		if (weft__monotonic_ns() > end)
-			return false;
-		sleep_ms(1);
-	}
-	return true;
+	return wait_until(atomic_load(v) >= want, timeout_ms / 1000.0);
 }
 
 static void count_cb(void *arg)

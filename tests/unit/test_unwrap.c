@@ -331,33 +331,17 @@ TEST(unwrap_of_a_running_task)
 
 /* ---- RUN_CONTINUATIONS_ASYNCHRONOUSLY through the proxy (spec A.9) ------- */
 
-struct rec {
-	atomic_int ran;
-	pthread_t thread;
-};
-
-static weft_error *rec_cont(weft_task *self, weft_task *ante, void *arg)
-{
-	struct rec *r = arg;
-
-	(void)self;
-	(void)ante;
-	r->thread = pthread_self();
-	atomic_fetch_add(&r->ran, 1);
-	return NULL;
-}
-
 TEST(run_continuations_asynchronously_applies_through_unwrap)
 {
 	weft_promise *po = promise(0);
 	weft_promise *pi = promise(WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY);
 	weft_task *u = NULL, *c = NULL;
-	struct rec r = {0};
+	struct ran_on r = {0};
 	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 
 	REQUIRE(po && pi);
 	REQUIRE(weft_task_unwrap(&u, weft_promise_task(po)) == 0);
-	REQUIRE(weft_task_continue_with(&c, u, rec_cont, &r, &o) == 0);
+	REQUIRE(weft_task_continue_with(&c, u, ran_on_cont, &r, &o) == 0);
 	CHECK_EQ(set_inner(po, weft_promise_task(pi)), 0);
 	CHECK_EQ(weft_promise_set_result(pi, NULL, NULL), 0);
 	CHECK_EQ(wait_inf(c), 0);
@@ -375,13 +359,13 @@ TEST(run_continuations_asynchronously_outer_keeps_the_proxy_off_the_setter)
 	 * so without care the proxy would complete inside the outer's set */
 	weft_promise *po = promise(WEFT_TASK_RUN_CONTINUATIONS_ASYNCHRONOUSLY);
 	weft_task *inner = NULL, *u = NULL, *c = NULL;
-	struct rec r = {0};
+	struct ran_on r = {0};
 	weft_task_options o = opt(WEFT_CONT_EXECUTE_SYNCHRONOUSLY);
 
 	REQUIRE(po);
 	REQUIRE(weft_task_from_result(&inner, NULL, NULL) == 0);
 	REQUIRE(weft_task_unwrap(&u, weft_promise_task(po)) == 0);
-	REQUIRE(weft_task_continue_with(&c, u, rec_cont, &r, &o) == 0);
+	REQUIRE(weft_task_continue_with(&c, u, ran_on_cont, &r, &o) == 0);
 	CHECK_EQ(set_inner(po, inner), 0);
 	CHECK_EQ(wait_inf(c), 0);
 	CHECK_EQ(atomic_load(&r.ran), 1);
